@@ -1,0 +1,42 @@
+/** The stable codes of the errors this library gives. Users branch on `code`, never on message text. */
+export const ErrorCode = {
+  /** An option has a wrong type or value. */
+  INVALID_OPTION: "SIO_IPC_ERR_INVALID_OPTION",
+  /** A broadcast or serverSideEmit argument cannot cross the IPC channel (BigInt, circular, too deep). */
+  UNSERIALIZABLE: "SIO_IPC_ERR_UNSERIALIZABLE",
+  /** An encoded message is larger than `maxMessageSize`. */
+  MESSAGE_TOO_LARGE: "SIO_IPC_ERR_MESSAGE_TOO_LARGE",
+  /** An API was called in a process where it cannot work (setupPrimary() in a worker, an Emitter outside the primary or an attached helper). */
+  WRONG_PROCESS: "SIO_IPC_ERR_WRONG_PROCESS",
+  /** An event name that Socket.IO reserves was emitted. */
+  RESERVED_EVENT: "SIO_IPC_ERR_RESERVED_EVENT",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The base class of every error of socket.io-ipc-adapter. */
+export class IpcAdapterError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "IpcAdapterError";
+    this.code = code;
+  }
+}
+
+/** An option of createAdapter(), setupPrimary() or new Emitter() has a wrong type. */
+export class InvalidOptionTypeError extends TypeError {
+  readonly code = ErrorCode.INVALID_OPTION;
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidOptionTypeError";
+  }
+}
+
+/** An option of createAdapter(), setupPrimary() or new Emitter() is out of range. */
+export class InvalidOptionRangeError extends RangeError {
+  readonly code = ErrorCode.INVALID_OPTION;
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidOptionRangeError";
+  }
+}

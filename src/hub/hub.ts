@@ -1,0 +1,192 @@
+/**
+ * Routing between the members of the cluster. The hub knows links and members, never transports:
+ * a link is a worker, a helper, the primary's own emitter or a Unix socket connection alike.
+ *
+ * - PUBLISH from any member goes to every server on another link, as is (never re-encoded).
+ * - RESPONSE goes to the one member it is addressed to.
+ * - When a link closes, every other member hears at once that its members LEFT: requests waiting on
+ *   them settle without waiting for a heartbeat timeout.
+ */
+import debugModule from "debug";
+import {
+  checkEnvelope,
+  type Envelope,
+  envelope,
+  isOwnMessage,
+  Kind,
+  type Left,
+  MESSAGE_SOURCE,
+  type Namespace,
+  PROTOCOL_VERSION,
+  type Role,
+  reportVersionSkew,
+} from "../protocol/messages";
+import type { Link } from "../transports/link";
+import { Counters, type HubStats } from "./stats";
+
+const debug = debugModule("socket.io-ipc-adapter:hub");
+
+interface Member {
+  uid: string;
+  role: Role;
+  link: Link;
+  namespaces: Set<string>;
+}
+
+export class Hub {
+  #links = new Map<Link, Set<Member>>();
+  #members = new Map<string, Member>();
+  /** Links with at least one server member: the destinations of PUBLISH. */
+  #serverLinks: Link[] = [];
+  /** Links with at least one emitter member: they follow namespace events. */
+  #emitterLinks: Link[] = [];
+  #counters = new Counters();
+  #closed = false;
+  #closeListeners: (() => void)[] = [];
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Starts relaying for a link; closing the link (or the hub) stops it. */
+  addLink(link: Link): void {
+    if (this.#closed || this.#links.has(link)) return;
+    this.#links.set(link, new Set());
+    link.onMessage((message) => this.#receive(link, message));
+    link.onDropped(() => this.#counters.messagesDropped++);
+    link.onClose(() => this.#removeLink(link));
+    debug("relay for %s", link.name);
+  }
+
+  stats(): HubStats {
+    let workers = 0;
+    let helpers = 0;
+    let messagesQueued = 0;
+    for (const [link, members] of this.#links) {
+      messagesQueued += link.queued;
+      if (link.kind === "helper") helpers++;
+      else if (link.kind === "worker" && [...members].some((m) => m.role === "server")) workers++;
+    }
+    return { workers, helpers, messagesQueued, ...this.#counters };
+  }
+
+  onClose(listener: () => void): void {
+    this.#closeListeners.push(listener);
+  }
+
+  /** Stops relaying and releases every link's listeners. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const link of [...this.#links.keys()]) link.close();
+    for (const listener of this.#closeListeners) listener();
+    this.#closeListeners = [];
+    debug("closed");
+  }
+
+  #receive(link: Link, message: unknown): void {
+    if (!isOwnMessage(message)) {
+      this.#counters.messagesIgnored++;
+      return debug("ignore a message that is not ours from %s", link.name);
+    }
+    const version = message[MESSAGE_SOURCE];
+    if (version !== PROTOCOL_VERSION) {
+      this.#counters.messagesRejected++;
+      return reportVersionSkew(version, link.name, debug);
+    }
+    const problem = checkEnvelope(message as Record<string, unknown>);
+    if (problem !== null) {
+      this.#counters.messagesRejected++;
+      return debug("drop a malformed message from %s: %s", link.name, problem);
+    }
+    const env = message as unknown as Envelope;
+    switch (env.k) {
+      case Kind.HELLO:
+        return this.#hello(link, env.uid, env.role);
+      case Kind.PUBLISH:
+        if (this.#links.get(link)?.size === 0) return this.#reject(link, "PUBLISH before HELLO");
+        return this.#publish(link, env, env.d.length);
+      case Kind.RESPONSE:
+        return this.#respond(link, env, env.to, env.d.length);
+      case Kind.NAMESPACE:
+        return this.#namespace(link, env);
+      default:
+        return this.#reject(link, `kind ${env.k}, which only the hub sends`);
+    }
+  }
+
+  #reject(link: Link, why: string): void {
+    this.#counters.messagesRejected++;
+    debug("drop a message from %s: %s", link.name, why);
+  }
+
+  #hello(link: Link, uid: string, role: Role): void {
+    const members = this.#links.get(link);
+    if (!members) return;
+    const existing = this.#members.get(uid);
+    if (existing && existing.link !== link) return this.#reject(link, `uid ${uid} is already on ${existing.link.name}`);
+    if (!existing) {
+      const member: Member = { uid, role, link, namespaces: new Set() };
+      this.#members.set(uid, member);
+      members.add(member);
+      const list = role === "server" ? this.#serverLinks : this.#emitterLinks;
+      if (!list.includes(link)) list.push(link);
+      debug("%s %s joined on %s", role, uid, link.name);
+    }
+    const servers: [string, string[]][] = [];
+    for (const member of this.#members.values()) {
+      if (member.role === "server" && member.uid !== uid) servers.push([member.uid, [...member.namespaces]]);
+    }
+    this.#deliver(link, envelope({ k: Kind.WELCOME, servers }), 0);
+  }
+
+  #publish(origin: Link, message: Envelope, bytes: number): void {
+    let count = 0;
+    for (const link of this.#serverLinks) {
+      if (link === origin) continue;
+      this.#deliver(link, message, bytes);
+      count++;
+    }
+    debug("forward a message of %d chars from %s to %d links", bytes, origin.name, count);
+  }
+
+  #respond(origin: Link, message: Envelope, to: string, bytes: number): void {
+    const member = this.#members.get(to);
+    if (!member) {
+      this.#counters.messagesDropped++;
+      return debug("drop a response from %s to %s, which left", origin.name, to);
+    }
+    this.#deliver(member.link, message, bytes);
+  }
+
+  #namespace(link: Link, message: Namespace): void {
+    const members = this.#links.get(link);
+    const server = members && [...members].find((m) => m.role === "server");
+    if (!server) return this.#reject(link, "NAMESPACE from a link with no server");
+    if (message.up) server.namespaces.add(message.n);
+    else server.namespaces.delete(message.n);
+    const relayed = envelope<Namespace>({ k: Kind.NAMESPACE, uid: server.uid, n: message.n, up: message.up });
+    for (const emitterLink of this.#emitterLinks) this.#deliver(emitterLink, relayed, 0);
+  }
+
+  #deliver(link: Link, message: Envelope, bytes: number): void {
+    this.#counters.messagesRouted++;
+    this.#counters.bytesRouted += bytes;
+    link.send(message);
+  }
+
+  #removeLink(link: Link): void {
+    const members = this.#links.get(link);
+    if (!members) return;
+    this.#links.delete(link);
+    this.#serverLinks = this.#serverLinks.filter((l) => l !== link);
+    this.#emitterLinks = this.#emitterLinks.filter((l) => l !== link);
+    if (this.#closed) return;
+    for (const member of members) {
+      this.#members.delete(member.uid);
+      debug("%s %s left with %s", member.role, member.uid, link.name);
+      const left = envelope<Left>({ k: Kind.LEFT, uid: member.uid });
+      for (const other of this.#links.keys()) this.#deliver(other, left, 0);
+    }
+  }
+}

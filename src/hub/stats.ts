@@ -1,0 +1,29 @@
+/** The counters behind hub.stats(). */
+
+/** A snapshot of the hub's counters, as returned by `hub.stats()`. */
+export interface HubStats {
+  /** Worker processes whose Socket.IO server said hello and are still connected. */
+  workers: number;
+  /** Helper processes attached with hub.attach(child) and still connected. */
+  helpers: number;
+  /** Messages delivered to a destination (a broadcast to 3 workers counts 3). */
+  messagesRouted: number;
+  /** Payload bytes delivered, counted like messagesRouted (UTF-16 code units of the encoded payload). */
+  bytesRouted: number;
+  /** Messages handed to a transport and not yet written to the channel (a gauge, not a total). */
+  messagesQueued: number;
+  /** Messages that could not be delivered: a channel closed, a send failed, a recipient that left. */
+  messagesDropped: number;
+  /** Messages on the channel that are not ours (e.g. from @socket.io/sticky), left alone. */
+  messagesIgnored: number;
+  /** Messages of ours that were malformed or of another protocol version, dropped. */
+  messagesRejected: number;
+}
+
+export class Counters {
+  messagesRouted = 0;
+  bytesRouted = 0;
+  messagesDropped = 0;
+  messagesIgnored = 0;
+  messagesRejected = 0;
+}

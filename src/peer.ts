@@ -1,0 +1,128 @@
+/**
+ * The member side of the protocol, shared by a worker's servers and by emitters: one uid, one link
+ * to the hub, the HELLO handshake, and the checks every incoming envelope goes through.
+ */
+import { randomBytes } from "node:crypto";
+import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
+import { decode } from "./protocol/codec";
+import {
+  checkClusterMessage,
+  checkEnvelope,
+  type Envelope,
+  envelope,
+  isOwnMessage,
+  Kind,
+  MESSAGE_SOURCE,
+  PROTOCOL_VERSION,
+  type Role,
+  reportVersionSkew,
+} from "./protocol/messages";
+import type { Link } from "./transports/link";
+
+export function randomId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+type Log = (format: string, ...args: unknown[]) => void;
+
+export abstract class Peer {
+  readonly uid: string;
+  readonly role: Role;
+  protected readonly log: Log;
+  #link: Link | null;
+  #welcomed = false;
+
+  constructor(role: Role, uid: string, link: Link, log: Log) {
+    this.role = role;
+    this.uid = uid;
+    this.log = log;
+    this.#link = link;
+    link.onMessage((message) => this.#receive(message));
+    link.onClose(() => {
+      this.log("[%s] link to the hub closed", this.uid);
+      this.#link = null;
+      this.onHubGone();
+    });
+    this.send(envelope({ k: Kind.HELLO, uid, role }));
+  }
+
+  /** True once the hub has answered HELLO. */
+  get welcomed(): boolean {
+    return this.#welcomed;
+  }
+
+  /** True while the link to the hub is open. */
+  get connected(): boolean {
+    return this.#link !== null;
+  }
+
+  send(message: Envelope): void {
+    this.#link?.send(message);
+  }
+
+  /** Closes the link to the hub (removes its listeners, so that the process may exit). */
+  closeLink(): void {
+    const link = this.#link;
+    this.#link = null;
+    link?.close();
+  }
+
+  protected abstract onWelcome(servers: [string, string[]][]): void;
+  protected abstract onClusterMessage(message: ClusterMessage): void;
+  protected abstract onClusterResponse(response: ClusterResponse): void;
+  protected abstract onNamespace(uid: string, nsp: string, up: boolean): void;
+  protected abstract onLeft(uid: string): void;
+  protected abstract onHubGone(): void;
+
+  #receive(message: unknown): void {
+    if (!isOwnMessage(message)) return; // another library's message on the shared channel
+    const version = message[MESSAGE_SOURCE];
+    if (version !== PROTOCOL_VERSION) return reportVersionSkew(version, "the hub", this.log);
+    const env = message as unknown as Envelope;
+    const problem = checkEnvelope(env as unknown as Record<string, unknown>);
+    if (problem !== null) return this.log("[%s] drop a malformed envelope: %s", this.uid, problem);
+    // Nothing the hub sends may crash this process: socket.io code runs below.
+    try {
+      switch (env.k) {
+        case Kind.WELCOME:
+          this.#welcomed = true;
+          return this.onWelcome(env.servers);
+        case Kind.PUBLISH: {
+          const decoded = this.#decode(env.d, "message");
+          if (decoded) this.onClusterMessage(decoded as ClusterMessage);
+          return;
+        }
+        case Kind.RESPONSE: {
+          const decoded = this.#decode(env.d, "response");
+          if (decoded) this.onClusterResponse(decoded as ClusterResponse);
+          return;
+        }
+        case Kind.NAMESPACE:
+          if (env.uid !== undefined) this.onNamespace(env.uid, env.n, env.up);
+          return;
+        case Kind.LEFT:
+          return this.onLeft(env.uid);
+        default:
+          return this.log("[%s] drop an envelope of kind %d, which only the hub receives", this.uid, env.k);
+      }
+    } catch (error) {
+      this.log("[%s] error while handling an envelope of kind %d: %O", this.uid, env.k, error);
+    }
+  }
+
+  #decode(text: string, expect: "message" | "response"): unknown {
+    let decoded: unknown;
+    try {
+      decoded = decode(text);
+    } catch (error) {
+      this.log("[%s] drop an undecodable %s: %s", this.uid, expect, (error as Error).message);
+      return null;
+    }
+    const problem = checkClusterMessage(decoded, expect);
+    if (problem !== null) {
+      this.log("[%s] drop a malformed %s: %s", this.uid, expect, problem);
+      return null;
+    }
+    return decoded;
+  }
+}

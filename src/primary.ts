@@ -1,0 +1,92 @@
+/**
+ * setupPrimary(): builds the one hub of the `node:cluster` primary and plugs every worker into it.
+ */
+import type { ChildProcess } from "node:child_process";
+import cluster, { type Worker } from "node:cluster";
+import { ErrorCode, IpcAdapterError } from "./errors";
+import { Hub } from "./hub/hub";
+import type { HubStats } from "./hub/stats";
+import { checkOptionsObject } from "./options";
+import { IpcLink, type IpcPeer } from "./transports/ipc";
+import type { Link } from "./transports/link";
+
+/** Options of {@link setupPrimary}. None yet: the object is accepted for forward compatibility. */
+// biome-ignore lint/suspicious/noEmptyInterface: options will come (limits, bridges)
+export interface PrimaryOptions {}
+
+/** The hub that setupPrimary() returns: relays between the workers and the attached helpers. */
+export class PrimaryHub {
+  #hub = new Hub();
+  #helpers = new WeakMap<ChildProcess, Link>();
+  #onFork = (worker: Worker) =>
+    this.#hub.addLink(new IpcLink(worker as unknown as IpcPeer, "worker", `worker ${worker.id}`));
+
+  /** @internal */
+  constructor() {
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker) this.#onFork(worker);
+    cluster.on("fork", this.#onFork);
+  }
+
+  /** @internal the routing core, for the primary's own emitters. */
+  get core(): Hub {
+    return this.#hub;
+  }
+
+  /**
+   * Relays for a helper process started with `child_process.fork()`, so that an Emitter inside it
+   * reaches every worker. Idempotent; the helper is detached when it exits or disconnects.
+   */
+  attach(child: ChildProcess): this {
+    if (typeof child?.send !== "function" || typeof child.on !== "function") {
+      throw new TypeError(`hub.attach() expects a ChildProcess started with child_process.fork(), got ${typeof child}`);
+    }
+    if (this.#helpers.has(child) || this.#hub.closed) return this;
+    const link = new IpcLink(child as unknown as IpcPeer, "helper", `helper ${child.pid}`);
+    this.#helpers.set(child, link);
+    this.#hub.addLink(link);
+    return this;
+  }
+
+  /** A snapshot of the hub's counters. */
+  stats(): HubStats {
+    return this.#hub.stats();
+  }
+
+  /** Stops relaying and releases every listener. The workers keep running, each on its own. */
+  close(): void {
+    cluster.off("fork", this.#onFork);
+    this.#hub.close();
+    if (current === this) current = null;
+  }
+}
+
+let current: PrimaryHub | null = null;
+
+/** The hub of this process, if setupPrimary() ran. */
+export function currentHub(): PrimaryHub | null {
+  return current;
+}
+
+/**
+ * Starts the hub in the `node:cluster` primary. Call it once, before forking the workers; a second
+ * call returns the same hub. It does not change the cluster's settings (serialization included).
+ *
+ * @example
+ * import cluster from "node:cluster";
+ * import { setupPrimary } from "socket.io-ipc-adapter";
+ * if (cluster.isPrimary) {
+ *   setupPrimary();
+ *   for (let i = 0; i < 4; i++) cluster.fork();
+ * }
+ */
+export function setupPrimary(opts?: PrimaryOptions): PrimaryHub {
+  checkOptionsObject(opts, "setupPrimary()");
+  if (!cluster.isPrimary) {
+    throw new IpcAdapterError(
+      ErrorCode.WRONG_PROCESS,
+      "setupPrimary() must run in the cluster primary (cluster.isPrimary is false here); in a worker, use io.adapter(createAdapter())",
+    );
+  }
+  current ??= new PrimaryHub();
+  return current;
+}

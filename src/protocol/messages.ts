@@ -1,0 +1,248 @@
+/**
+ * Everything that crosses the wire between a member of the cluster (a worker's adapter, an emitter)
+ * and the hub. The cluster messages themselves are socket.io-adapter's `ClusterMessage` and
+ * `ClusterResponse`: an envelope carries one of them, JSON-encoded by the codec, as a string, so
+ * that the hub routes it without parsing or re-encoding it.
+ */
+import { MessageType } from "socket.io-adapter";
+
+/** The key that marks a message on a shared IPC channel as ours; its value is the protocol version. */
+export const MESSAGE_SOURCE = "sio-ipc";
+
+/**
+ * Bumped whenever an envelope or a payload changes shape. Peers of another version are ignored with
+ * one warning, never misread.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** The envelope kinds. Numbers keep each envelope short. */
+export const Kind = {
+  /** member -> hub: "I am uid, a server or an emitter". */
+  HELLO: 1,
+  /** hub -> member: answer to HELLO, with the servers already there. */
+  WELCOME: 2,
+  /** member -> hub -> every other server: a ClusterMessage. */
+  PUBLISH: 3,
+  /** member -> hub -> the member `to`: a ClusterResponse. */
+  RESPONSE: 4,
+  /** server -> hub: one of its namespaces opened (`up: true`) or closed; hub -> emitters: the same, with the uid. */
+  NAMESPACE: 5,
+  /** hub -> every member: the member `uid` left the cluster (its process exited or disconnected). */
+  LEFT: 6,
+} as const;
+export type Kind = (typeof Kind)[keyof typeof Kind];
+
+/** What a member is: a Socket.IO server (a worker's adapter) or an emitter. */
+export type Role = "server" | "emitter";
+
+/** Emitter uids start with this prefix, so that servers do not count emitters as servers. */
+export const EMITTER_UID_PREFIX = "emitter";
+
+interface Base {
+  [MESSAGE_SOURCE]: number;
+}
+
+export interface Hello extends Base {
+  k: typeof Kind.HELLO;
+  uid: string;
+  role: Role;
+}
+
+export interface Welcome extends Base {
+  k: typeof Kind.WELCOME;
+  /** Each server already in the cluster, with the namespaces it serves. */
+  servers: [uid: string, namespaces: string[]][];
+}
+
+export interface Publish extends Base {
+  k: typeof Kind.PUBLISH;
+  /** The codec's encoding of a ClusterMessage. */
+  d: string;
+}
+
+export interface Response extends Base {
+  k: typeof Kind.RESPONSE;
+  /** The uid of the member that made the request. */
+  to: string;
+  /** The codec's encoding of a ClusterResponse. */
+  d: string;
+}
+
+export interface Namespace extends Base {
+  k: typeof Kind.NAMESPACE;
+  /** Set by the hub when it relays the event to emitters. */
+  uid?: string;
+  n: string;
+  up: boolean;
+}
+
+export interface Left extends Base {
+  k: typeof Kind.LEFT;
+  uid: string;
+}
+
+export type Envelope = Hello | Welcome | Publish | Response | Namespace | Left;
+
+/** The ClusterMessage types that a member may publish (the others are responses). */
+const PUBLISHABLE = new Set<number>([
+  MessageType.INITIAL_HEARTBEAT,
+  MessageType.HEARTBEAT,
+  MessageType.BROADCAST,
+  MessageType.SOCKETS_JOIN,
+  MessageType.SOCKETS_LEAVE,
+  MessageType.DISCONNECT_SOCKETS,
+  MessageType.FETCH_SOCKETS,
+  MessageType.SERVER_SIDE_EMIT,
+  MessageType.ADAPTER_CLOSE,
+]);
+
+const RESPONSES = new Set<number>([
+  MessageType.FETCH_SOCKETS_RESPONSE,
+  MessageType.SERVER_SIDE_EMIT_RESPONSE,
+  MessageType.BROADCAST_CLIENT_COUNT,
+  MessageType.BROADCAST_ACK,
+]);
+
+/** True for a message that carries our source tag, whatever its version or shape. */
+export function isOwnMessage(message: unknown): message is { [MESSAGE_SOURCE]: unknown } {
+  return (
+    typeof message === "object" && message !== null && !Array.isArray(message) && Object.hasOwn(message, MESSAGE_SOURCE)
+  );
+}
+
+/** Builds an envelope of our protocol version. */
+type WithoutSource<T> = T extends unknown ? Omit<T, typeof MESSAGE_SOURCE> : never;
+
+export function envelope<E extends Envelope>(fields: WithoutSource<E>): E {
+  return { [MESSAGE_SOURCE]: PROTOCOL_VERSION, ...fields } as unknown as E;
+}
+
+const isString = (value: unknown): value is string => typeof value === "string";
+
+/**
+ * Checks the shape of an envelope of our version. Returns the reason it is malformed, or null when
+ * it is well formed. The payload `d` is checked by its receiver, after decoding.
+ */
+export function checkEnvelope(message: Record<string, unknown>): string | null {
+  switch (message.k) {
+    case Kind.HELLO:
+      if (!isString(message.uid) || message.uid === "") return "HELLO without a uid";
+      if (message.role !== "server" && message.role !== "emitter") return "HELLO with an unknown role";
+      return null;
+    case Kind.WELCOME:
+      return Array.isArray(message.servers) &&
+        message.servers.every((s) => Array.isArray(s) && isString(s[0]) && Array.isArray(s[1]) && s[1].every(isString))
+        ? null
+        : "WELCOME without a list of servers";
+    case Kind.PUBLISH:
+      return isString(message.d) ? null : "PUBLISH without a string payload";
+    case Kind.RESPONSE:
+      if (!isString(message.to)) return "RESPONSE without a recipient";
+      return isString(message.d) ? null : "RESPONSE without a string payload";
+    case Kind.NAMESPACE:
+      if (!isString(message.n)) return "NAMESPACE without a name";
+      if (message.uid !== undefined && !isString(message.uid)) return "NAMESPACE with a bad uid";
+      return typeof message.up === "boolean" ? null : "NAMESPACE without up";
+    case Kind.LEFT:
+      return isString(message.uid) ? null : "LEFT without a uid";
+    default:
+      return `unknown kind ${String(message.k)}`;
+  }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every(isString);
+
+function checkOpts(opts: unknown): boolean {
+  return (
+    isRecord(opts) &&
+    isStringArray(opts.rooms) &&
+    isStringArray(opts.except) &&
+    (opts.flags === undefined || isRecord(opts.flags))
+  );
+}
+
+function checkPacket(packet: unknown): boolean {
+  return (
+    isRecord(packet) && typeof packet.type === "number" && (packet.data === undefined || Array.isArray(packet.data))
+  );
+}
+
+/**
+ * Checks a decoded ClusterMessage or ClusterResponse before it reaches socket.io-adapter, which
+ * trusts its input. Returns the reason it is malformed, or null.
+ */
+export function checkClusterMessage(message: unknown, expect: "message" | "response"): string | null {
+  if (!isRecord(message)) return "not an object";
+  if (!isString(message.uid) || !isString(message.nsp)) return "without uid or nsp";
+  const type = message.type;
+  if (typeof type !== "number") return "without a type";
+  const known = expect === "message" ? PUBLISHABLE : RESPONSES;
+  if (!known.has(type)) return `of unexpected type ${type}`;
+  const data = message.data;
+  switch (type) {
+    case MessageType.INITIAL_HEARTBEAT:
+    case MessageType.HEARTBEAT:
+    case MessageType.ADAPTER_CLOSE:
+      return null;
+  }
+  if (!isRecord(data)) return "without data";
+  const requestId = data.requestId;
+  switch (type) {
+    case MessageType.BROADCAST:
+      if (requestId !== undefined && !isString(requestId)) return "with a bad requestId";
+      return checkOpts(data.opts) && checkPacket(data.packet) ? null : "BROADCAST with bad opts or packet";
+    case MessageType.SOCKETS_JOIN:
+    case MessageType.SOCKETS_LEAVE:
+      return checkOpts(data.opts) && isStringArray(data.rooms) ? null : "with bad opts or rooms";
+    case MessageType.DISCONNECT_SOCKETS:
+      return checkOpts(data.opts) && (data.close === undefined || typeof data.close === "boolean")
+        ? null
+        : "DISCONNECT_SOCKETS with bad opts";
+    case MessageType.FETCH_SOCKETS:
+      return checkOpts(data.opts) && isString(requestId) ? null : "FETCH_SOCKETS with bad opts";
+    case MessageType.SERVER_SIDE_EMIT:
+      if (requestId !== undefined && !isString(requestId)) return "with a bad requestId";
+      return Array.isArray(data.packet) && isString(data.packet[0]) ? null : "SERVER_SIDE_EMIT with a bad packet";
+  }
+  // responses
+  if (!isString(requestId)) return "response without a requestId";
+  switch (type) {
+    case MessageType.FETCH_SOCKETS_RESPONSE:
+      return Array.isArray(data.sockets) && data.sockets.every(checkSocketDetails)
+        ? null
+        : "FETCH_SOCKETS_RESPONSE with bad sockets";
+    case MessageType.BROADCAST_CLIENT_COUNT:
+      return Number.isInteger(data.clientCount) && (data.clientCount as number) >= 0
+        ? null
+        : "BROADCAST_CLIENT_COUNT with a bad count";
+    default:
+      return null;
+  }
+}
+
+function checkSocketDetails(socket: unknown): boolean {
+  return isRecord(socket) && isString(socket.id) && isStringArray(socket.rooms) && isRecord(socket.handshake);
+}
+
+const warnedVersions = new Set<unknown>();
+
+/**
+ * Reports a message of another protocol version: the caller ignores it. One process warning per
+ * version, so that a primary and workers of different releases never fail silently.
+ */
+export function reportVersionSkew(
+  received: unknown,
+  from: string,
+  log: (format: string, ...args: unknown[]) => void,
+): void {
+  log("ignore a message of protocol version %o from %s (ours: %d)", received, from, PROTOCOL_VERSION);
+  if (warnedVersions.has(received)) return;
+  warnedVersions.add(received);
+  process.emitWarning(
+    `socket.io-ipc-adapter: ignoring messages of protocol version ${String(received)} from ${from}; this process speaks version ${PROTOCOL_VERSION}. Run the same version of socket.io-ipc-adapter in the primary, the workers and the helpers.`,
+    { code: "SIO_IPC_PROTOCOL_MISMATCH" },
+  );
+}

@@ -1,0 +1,28 @@
+/**
+ * The interface the hub is written against. A link is one peer process (a worker, a forked helper,
+ * the primary's own emitter, a Unix socket connection) seen from the hub.
+ */
+import type { Envelope } from "../protocol/messages";
+
+export type LinkKind = "worker" | "helper" | "local";
+
+export interface Link {
+  /** Names the peer in logs, e.g. `worker 3` or `helper 1234`. */
+  readonly name: string;
+  readonly kind: LinkKind;
+  /**
+   * Sends an envelope. Never throws: a failure is reported to `onDropped`. Envelopes sent to one
+   * link arrive in the order they were sent.
+   */
+  send(message: Envelope): void;
+  /** Called with every message the peer sends, ours or not: the hub filters. */
+  onMessage(listener: (message: unknown) => void): void;
+  /** Called once, when the peer exits or disconnects, or the link is closed. */
+  onClose(listener: () => void): void;
+  /** Called when an envelope could not be delivered (channel closed, send error). */
+  onDropped(listener: (error: Error) => void): void;
+  /** Envelopes handed to the transport and not yet written. */
+  readonly queued: number;
+  /** Stops relaying: removes the link's listeners; does not kill the peer. */
+  close(): void;
+}

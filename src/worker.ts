@@ -1,0 +1,132 @@
+/**
+ * The one peer of a worker process: every namespace's adapter shares its uid and its link, so that
+ * the process has one IPC `message` listener whatever the number of namespaces.
+ */
+import cluster from "node:cluster";
+import debugModule from "debug";
+import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
+import { Peer, randomId } from "./peer";
+import { encode, encodeLenient } from "./protocol/codec";
+import { envelope, Kind } from "./protocol/messages";
+import { IpcLink, type IpcPeer } from "./transports/ipc";
+import type { Link } from "./transports/link";
+
+const debug = debugModule("socket.io-ipc-adapter:worker");
+
+/** If the hub has not answered HELLO by then, the primary most likely never called setupPrimary(). */
+export const HUB_ANSWER_DELAY = 3_000;
+
+/** What the peer needs of an adapter. */
+export interface PeerAdapter {
+  readonly nsp: { name: string };
+  onMessage(message: ClusterMessage): void;
+  onResponse(response: ClusterResponse): void;
+  /** The member `uid` left the cluster. */
+  memberLeft(uid: string): void;
+  /** The link to the hub closed: this server is alone from now on. */
+  hubGone(): void;
+}
+
+/** One uid for the life of the process: the hub knows a worker by it. */
+const PROCESS_UID = randomId();
+
+export class WorkerPeer extends Peer {
+  #adapters = new Map<string, Set<PeerAdapter>>();
+  #warnTimer: NodeJS.Timeout;
+
+  constructor(link: Link) {
+    super("server", PROCESS_UID, link, debug);
+    this.#warnTimer = setTimeout(() => {
+      process.emitWarning(
+        `socket.io-ipc-adapter: the cluster primary has not answered in ${HUB_ANSWER_DELAY} ms. Call setupPrimary() in the primary, before forking the workers; until then this worker's Socket.IO server works alone.`,
+        { code: "SIO_IPC_NO_HUB" },
+      );
+    }, HUB_ANSWER_DELAY).unref();
+  }
+
+  register(adapter: PeerAdapter): void {
+    const name = adapter.nsp.name;
+    let set = this.#adapters.get(name);
+    if (!set) {
+      set = new Set();
+      this.#adapters.set(name, set);
+      this.send(envelope({ k: Kind.NAMESPACE, n: name, up: true }));
+    }
+    set.add(adapter);
+  }
+
+  unregister(adapter: PeerAdapter): void {
+    const name = adapter.nsp.name;
+    const set = this.#adapters.get(name);
+    if (!set?.delete(adapter) || set.size > 0) return;
+    this.#adapters.delete(name);
+    this.send(envelope({ k: Kind.NAMESPACE, n: name, up: false }));
+    if (this.#adapters.size === 0) {
+      // No server left in this process: release the channel so that the process may exit.
+      debug("[%s] last adapter closed", this.uid);
+      clearTimeout(this.#warnTimer);
+      this.closeLink();
+      if (current === this) current = null;
+    }
+  }
+
+  /** Sends a ClusterMessage to every other server. Throws an UnserializableError synchronously. */
+  publish(message: ClusterMessage): void {
+    if (!this.connected) return;
+    this.send(envelope({ k: Kind.PUBLISH, d: encode(message, "message") }));
+  }
+
+  /** Sends a ClusterResponse to the member that asked; what cannot be sent is left out. */
+  respond(to: string, response: ClusterResponse): void {
+    if (!this.connected) return;
+    this.send(envelope({ k: Kind.RESPONSE, to, d: encodeLenient(response) }));
+  }
+
+  protected onWelcome(): void {
+    clearTimeout(this.#warnTimer);
+    debug("[%s] the hub answered", this.uid);
+  }
+
+  protected onClusterMessage(message: ClusterMessage): void {
+    const adapters = this.#adapters.get(message.nsp);
+    if (!adapters) return debug("[%s] ignore a message for namespace %s, not served here", this.uid, message.nsp);
+    for (const adapter of adapters) adapter.onMessage(message);
+  }
+
+  protected onClusterResponse(response: ClusterResponse): void {
+    const adapters = this.#adapters.get(response.nsp);
+    if (adapters) for (const adapter of adapters) adapter.onResponse(response);
+  }
+
+  protected onNamespace(): void {
+    // Servers learn about each other from socket.io-adapter's heartbeats; only emitters need this.
+  }
+
+  protected onLeft(uid: string): void {
+    debug("[%s] %s left the cluster", this.uid, uid);
+    for (const adapters of this.#adapters.values()) for (const adapter of adapters) adapter.memberLeft(uid);
+  }
+
+  protected onHubGone(): void {
+    clearTimeout(this.#warnTimer);
+    for (const adapters of this.#adapters.values()) for (const adapter of adapters) adapter.hubGone();
+    if (current === this) current = null;
+  }
+}
+
+let current: WorkerPeer | null = null;
+
+/**
+ * The process's peer, created on first use: in a `node:cluster` worker, over the IPC channel to
+ * the primary. Elsewhere (a single process, a plain fork) there is no cluster to join: null, and
+ * the adapter works as the in-memory one.
+ */
+export function acquireWorkerPeer(): WorkerPeer | null {
+  if (current) return current;
+  if (!cluster.isWorker || typeof process.send !== "function" || !process.connected) {
+    debug("not a cluster worker with an IPC channel: this server works alone");
+    return null;
+  }
+  current = new WorkerPeer(new IpcLink(process as unknown as IpcPeer, "worker", "the primary"));
+  return current;
+}

@@ -1,0 +1,175 @@
+/**
+ * A real node:cluster for a test: the test file is the primary (tap runs each file in its own
+ * process), workers run test/fixtures/worker.js, clients are real socket.io-client sockets.
+ * Everything started is stopped in t.teardown, on success and on failure.
+ */
+import cluster, { type Worker } from "node:cluster";
+import { join } from "node:path";
+import { io as connectClient, type Socket } from "socket.io-client";
+import { type PrimaryHub, setupPrimary } from "../../src/index";
+import { once, withTimeout } from "./wait";
+
+export const FIXTURE = join(__dirname, "..", "fixtures", "worker.js");
+
+export type Serialization = "json" | "advanced";
+export const SERIALIZATIONS: Serialization[] = ["json", "advanced"];
+
+export interface ClusterOptions {
+  workers?: number;
+  serialization?: Serialization;
+  /** Passed to the fixture: `adapter` (createAdapter options), `server` (Server options), `namespaces`. */
+  fixture?: { adapter?: object; server?: object; namespaces?: string[] };
+  /** Start the hub (default true). */
+  hub?: boolean;
+  exec?: string;
+}
+
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
+
+export interface TestWorker {
+  index: number;
+  worker: Worker;
+  port: number;
+  /** Runs `code` as the body of an async function (io, ctx, require) in the worker. */
+  eval<T = any>(code: string, ms?: number): Promise<T>;
+  /** Resolves when the worker process has exited. */
+  exited: Promise<void>;
+}
+
+let evalId = 0;
+
+export class TestCluster {
+  readonly workers: TestWorker[] = [];
+  readonly clients: Socket[] = [];
+  hub: PrimaryHub | null = null;
+  #options: ClusterOptions;
+  #nextIndex = 0;
+
+  constructor(options: ClusterOptions) {
+    this.#options = options;
+  }
+
+  /** Forks one more worker and waits until its server listens. */
+  async fork(extraEnv: Record<string, string> = {}): Promise<TestWorker> {
+    const index = this.#nextIndex++;
+    cluster.setupPrimary({
+      exec: this.#options.exec ?? FIXTURE,
+      serialization: this.#options.serialization ?? "json",
+      execArgv: [],
+      silent: false,
+    });
+    const worker = cluster.fork({
+      WORKER_INDEX: String(index),
+      FIXTURE_OPTIONS: JSON.stringify(this.#options.fixture ?? {}),
+      ...extraEnv,
+    });
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    const testWorker: TestWorker = {
+      index,
+      worker,
+      port: 0,
+      exited,
+      eval: (code, ms = 10_000) => evaluate(worker, code, ms),
+    };
+    this.workers.push(testWorker);
+    const ready = await withTimeout(
+      new Promise<{ port: number }>((resolve, reject) => {
+        const onMessage = (message: any) => {
+          if (message?.test === "ready") {
+            worker.off("message", onMessage);
+            resolve(message);
+          }
+        };
+        worker.on("message", onMessage);
+        worker.once("exit", (code) => reject(new Error(`worker ${index} exited with ${code} before it was ready`)));
+      }),
+      15_000,
+      `worker ${index} to listen`,
+    );
+    testWorker.port = ready.port;
+    return testWorker;
+  }
+
+  /** Connects a websocket client to a worker and waits for `connect`. */
+  async connect(workerIndex: number, nsp = "/", options: object = {}): Promise<Socket> {
+    const { port } = this.workers[workerIndex];
+    const socket = connectClient(`http://127.0.0.1:${port}${nsp}`, {
+      transports: ["websocket"],
+      forceNew: true,
+      reconnection: false,
+      ...options,
+    });
+    this.clients.push(socket);
+    await once(socket, "connect", 10_000);
+    return socket;
+  }
+
+  /** Kills a worker with `signal` and waits for its exit. */
+  async kill(workerIndex: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const { worker, exited } = this.workers[workerIndex];
+    worker.process.kill(signal);
+    await withTimeout(exited, 10_000, `worker ${workerIndex} to exit`);
+  }
+
+  /** Waits until every worker counts `expected` servers in namespace `nsp`. */
+  async serverCounts(nsp = "/"): Promise<number[]> {
+    const live = this.workers.filter((w) => w.worker.isConnected());
+    return Promise.all(live.map((w) => w.eval(`return io.of(${JSON.stringify(nsp)}).adapter.serverCount()`)));
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.clients) socket.disconnect();
+    await Promise.all(
+      this.workers.map(async ({ worker, exited }) => {
+        if (worker.isDead()) return;
+        worker.process.kill("SIGTERM");
+        const timer = setTimeout(() => worker.process.kill("SIGKILL"), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
+
+function evaluate(worker: Worker, code: string, ms: number): Promise<any> {
+  const id = ++evalId;
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const onMessage = (message: any) => {
+        if (message?.test !== "result" || message.id !== id) return;
+        worker.off("message", onMessage);
+        if (message.error) reject(Object.assign(new Error(message.error.message), message.error));
+        else resolve(message.value);
+      };
+      worker.on("message", onMessage);
+      worker.send({ test: "eval", id, code });
+    }),
+    ms,
+    `eval in worker: ${code.slice(0, 80)}`,
+  );
+}
+
+/** Starts a cluster of `workers` workers (and the hub), stopped in t.teardown. */
+export async function startCluster(t: Tap, options: ClusterOptions = {}): Promise<TestCluster> {
+  const testCluster = new TestCluster(options);
+  t.teardown(() => testCluster.stop());
+  if (options.hub !== false) testCluster.hub = setupPrimary();
+  const count = options.workers ?? 2;
+  // One at a time: a 2-core machine starts them no faster in parallel, and ports stay in order.
+  for (let i = 0; i < count; i++) await testCluster.fork();
+  // Each server knows the others once their heartbeats crossed.
+  await waitForServerCount(testCluster, count);
+  return testCluster;
+}
+
+export async function waitForServerCount(testCluster: TestCluster, expected: number, nsp = "/"): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const counts = await testCluster.serverCounts(nsp);
+    if (counts.every((count) => count === expected)) return;
+    if (Date.now() > deadline) throw new Error(`server counts ${counts} never all became ${expected}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
