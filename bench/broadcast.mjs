@@ -1,0 +1,70 @@
+// S1: one worker broadcasts (io.emit) as fast as its IPC channel takes it, to every other worker.
+// Counted at each receiving worker: BROADCAST messages handed to its adapter (no clients connected,
+// so this is the cost of the cluster path plus the in-memory adapter's local delivery). CPU: the
+// user+system time of every worker and of the primary over the window, divided by the broadcasts
+// that reached a receiver. The raw relay is the reference: process.send through a hand-written
+// relay in the primary, with no Socket.IO.
+import { isMain, mb, runScenarios } from "./lib/runner.mjs";
+import { bytesRead, windowFigures } from "./lib/stats.mjs";
+
+export const name = "broadcast";
+export const url = import.meta.url;
+
+export function groups(settings) {
+  const workers = settings.WORKERS ?? 4;
+  return settings.SERIALIZATION.flatMap((serialization) =>
+    settings.PAYLOAD.map((size) => ({
+      label: `${size} B, ${workers} workers, ${serialization}`,
+      workers,
+      serialization,
+      raw: true,
+      params: { size, duration: settings.DURATION },
+    })),
+  );
+}
+
+/** Runs one sender flat out and measures a window of `duration` seconds after a 1 s warm-up. */
+export async function floodWindow(ctx, { size, duration, rooms = [], sender = 0, kind }) {
+  const from = Date.now() + 300 + 20 * ctx.workers.length;
+  const t0 = from + 1_000;
+  const t1 = t0 + duration * 1_000;
+  const floodKind = kind ?? (ctx.spec.adapter === "raw" ? "raw" : "emit");
+  await ctx.workers[sender].cmd("flood", { from, until: t1, size, rooms, kind: floodKind, paced: true });
+  return ctx.window([t0, t1]);
+}
+
+export async function drive(ctx, params) {
+  const window = await floodWindow(ctx, params);
+  const receivers = ctx.workers.map((w) => w.index).filter((i) => i !== 0);
+  const figures = windowFigures(window, { receivers });
+  const bytes = receivers.map((i) => bytesRead(window, i));
+  figures.ipcBytesPerMessage = bytes.reduce((a, b) => a + b, 0) / receivers.length / Math.max(1, figures.broadcasts);
+  return figures;
+}
+
+export function rows(group, results) {
+  const pick = (key, transform = (v) => v) =>
+    Object.fromEntries(Object.entries(results).map(([adapter, r]) => [adapter, r.error ? "error" : transform(r[key])]));
+  const scenario = `S1 broadcast ${group.label}`;
+  return [
+    { scenario, measure: "messages/s at each receiver", unit: "/s", better: "higher", values: pick("perReceiver") },
+    { scenario, measure: "CPU per message, all processes", unit: "µs", better: "lower", values: pick("cpuPerMessage") },
+    {
+      scenario,
+      measure: "CPU per message, primary",
+      unit: "µs",
+      better: "lower",
+      values: pick("primaryCpuPerMessage"),
+    },
+    { scenario, measure: "primary peak RSS", unit: "MB", better: "lower", values: pick("primaryPeakRss", mb) },
+    {
+      scenario,
+      measure: "IPC bytes read per message per receiver",
+      unit: "B",
+      better: "lower",
+      values: pick("ipcBytesPerMessage"),
+    },
+  ];
+}
+
+if (isMain(import.meta.url)) await runScenarios([{ name, url, groups, drive, rows }]);
