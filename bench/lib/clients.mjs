@@ -1,7 +1,8 @@
 // Real socket.io-client clients for the latency scenarios, in a process of their own. Forked by the
 // primary: {op: "connect", ports, perWorker} connects perWorker websocket clients to each worker;
-// {op: "run", from, until} records, for every "probe" event received in [from, until), the delay
-// since the sender's timestamp (process.hrtime: the same monotonic clock in every process).
+// {op: "run", from, until, grace} records, for every "probe" event sent in [from, until) and
+// received before until + grace, the delay since the sender's timestamp (process.hrtime: the same
+// monotonic clock in every process).
 import { createRequire } from "node:module";
 import { percentiles } from "./stats.mjs";
 
@@ -11,10 +12,8 @@ const { io } = require("socket.io-client");
 const sockets = [];
 let window = null;
 
-function onProbe(sentAt) {
-  if (!window) return;
-  const now = Date.now();
-  if (now < window.from || now >= window.until) return;
+function onProbe(sentAt, sentDate) {
+  if (!window || sentDate < window.from || sentDate >= window.until) return;
   window.samples.push(Number(process.hrtime.bigint()) / 1e6 - sentAt);
 }
 

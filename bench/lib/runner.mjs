@@ -27,6 +27,7 @@ export function readSettings(env = process.env) {
     CLIENTS: Number(env.CLIENTS ?? 200),
     RATE: Number(env.RATE ?? 100),
     SLOW_DURATION: Number(env.SLOW_DURATION ?? 20),
+    REPEAT: Math.max(1, Number(env.REPEAT ?? 1)),
     SCALE_WORKERS: list(env.SCALE_WORKERS ?? "2,4,8,16").map(Number),
     SCALE_ROOMS: list(env.SCALE_ROOMS ?? "1,10,100,1000").map(Number),
   };
@@ -61,6 +62,25 @@ export function ensureReady() {
     console.log("building the package (npm run build)");
     execFileSync("npm", ["run", "build"], { cwd: ROOT, stdio: "inherit" });
   }
+}
+
+/** The median of each numeric field over repeated runs (the first run's value for the others). */
+export function median(list) {
+  const ok = list.filter((r) => !r.error);
+  if (ok.length === 0) return list[0];
+  if (ok.length === 1) return ok[0];
+  const merge = (values) => {
+    const first = values[0];
+    if (typeof first === "number") {
+      const sorted = [...values].sort((a, b) => a - b);
+      return sorted[Math.floor((sorted.length - 1) / 2)];
+    }
+    if (first && typeof first === "object" && !Array.isArray(first)) {
+      return Object.fromEntries(Object.keys(first).map((key) => [key, merge(values.map((v) => v?.[key]))]));
+    }
+    return first;
+  };
+  return merge(ok);
 }
 
 /** Runs one case in a fresh primary; resolves with what the scenario's drive() returned. */
@@ -149,21 +169,26 @@ export async function runScenarios(modules) {
     report.scenarios.push(scenario);
     for (const group of mod.groups(settings)) {
       const adapters = [...settings.ADAPTERS, ...(group.raw ? ["raw"] : [])];
-      const results = {};
-      for (const adapter of adapters) {
-        const spec = {
-          adapter,
-          workers: group.workers,
-          serialization: group.serialization,
-          module: mod.url,
-          params: group.params,
-        };
-        const t0 = Date.now();
-        results[adapter] = await runCase(spec);
-        const seconds = ((Date.now() - t0) / 1_000).toFixed(1);
-        const status = results[adapter].error ? `ERROR ${results[adapter].error}` : "ok";
-        console.log(`  ${mod.name} ${group.label} [${adapter}] ${seconds} s: ${status}`);
+      const runs = Object.fromEntries(adapters.map((adapter) => [adapter, []]));
+      // Adapters take turns, so that a burst of load from elsewhere on the machine hits them alike.
+      for (let round = 0; round < settings.REPEAT; round++) {
+        for (const adapter of adapters) {
+          const spec = {
+            adapter,
+            workers: group.workers,
+            serialization: group.serialization,
+            module: mod.url,
+            params: group.params,
+          };
+          const t0 = Date.now();
+          const result = await runCase(spec);
+          runs[adapter].push(result);
+          const seconds = ((Date.now() - t0) / 1_000).toFixed(1);
+          const status = result.error ? `ERROR ${result.error}` : "ok";
+          console.log(`  ${mod.name} ${group.label} [${adapter}] ${seconds} s: ${status}`);
+        }
       }
+      const results = Object.fromEntries(Object.entries(runs).map(([adapter, list]) => [adapter, median(list)]));
       const rows = mod.rows(group, results, settings);
       scenario.groups.push({ ...group, results, rows });
       report.rows.push(...rows);

@@ -172,7 +172,7 @@ function probe({ from, until, rate }) {
     const tick = () => {
       const now = Date.now();
       if (now >= until) return;
-      io.emit("probe", Number(process.hrtime.bigint()) / 1e6);
+      io.emit("probe", Number(process.hrtime.bigint()) / 1e6, now);
       counters.sent++;
       n++;
       setTimeout(tick, Math.max(0, t0 + n * interval - Date.now()));
