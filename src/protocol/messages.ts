@@ -291,8 +291,10 @@ export function reportVersionSkew(
   log: (format: string, ...args: unknown[]) => void,
 ): void {
   log("ignore a message of protocol version %o from %s (ours: %d)", received, from, PROTOCOL_VERSION);
-  if (warnedVersions.has(received)) return;
-  warnedVersions.add(received);
+  // Objects by kind, not identity: a peer that sends a fresh object each time warns once, and this set stays small.
+  const key = typeof received === "object" && received !== null ? "object" : received;
+  if (warnedVersions.has(key)) return;
+  warnedVersions.add(key);
   process.emitWarning(
     `socket.io-ipc-adapter: ignoring messages of protocol version ${String(received)} from ${from}; this process speaks version ${PROTOCOL_VERSION}. Run the same version of socket.io-ipc-adapter in the primary, the workers and the helpers.`,
     { code: "SIO_IPC_PROTOCOL_MISMATCH" },
