@@ -281,6 +281,10 @@ t.test("stats() counts workers, helpers, messages and bytes", async (t) => {
     messagesDropped: 0,
     messagesIgnored: 0,
     messagesRejected: 0,
+    recoverySessions: 0,
+    recoveryLogEntries: 0,
+    recoveryLogBytes: 0,
+    recoveryLogEvicted: 0,
   });
   const a = member("s1");
   const b = member("s2");

@@ -102,7 +102,7 @@ t.test("checkEnvelope names what is missing or wrong in each kind", async (t) =>
     [{ k: Kind.LEFT, uid: null }, "LEFT without a uid"],
     [{}, "unknown kind undefined"],
     [{ k: 0 }, "unknown kind 0"],
-    [{ k: 7 }, "unknown kind 7"],
+    [{ k: 99 }, "unknown kind 99"],
     [{ k: "1" }, "unknown kind 1"],
   ];
   for (const [fields, reason] of invalid) t.equal(checkEnvelope(own(fields)), reason, JSON.stringify(fields));
