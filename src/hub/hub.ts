@@ -103,11 +103,11 @@ export class Hub {
       return debug("drop a malformed message from %s: %s", link.name, problem);
     }
     const env = message as unknown as Envelope;
+    if (env.k !== Kind.HELLO && this.#links.get(link)?.size === 0) return this.#reject(link, `kind ${env.k} before HELLO`);
     switch (env.k) {
       case Kind.HELLO:
         return this.#hello(link, env.uid, env.role);
       case Kind.PUBLISH:
-        if (this.#links.get(link)?.size === 0) return this.#reject(link, "PUBLISH before HELLO");
         if (env.o !== undefined) {
           this.#recovery.append(env.o, env.n as string, env.d);
           if (env.l === 1) return;

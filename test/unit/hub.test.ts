@@ -97,13 +97,14 @@ t.test("PUBLISH goes to every other server link as the same object, not to emitt
   nothingSent(t, e);
 });
 
-t.test("PUBLISH before HELLO is rejected and goes nowhere", async (t) => {
+t.test("PUBLISH or RESPONSE before HELLO is rejected and goes nowhere", async (t) => {
   const { hub, link, member } = setup(t);
   const b = member("s2");
   const a = link("a");
   a.inject(publish());
+  a.inject(respond("s2"));
   nothingSent(t, a, b);
-  t.equal(hub.stats().messagesRejected, 1);
+  t.equal(hub.stats().messagesRejected, 2);
   t.equal(hub.stats().messagesRouted, 1, "only the WELCOME to s2");
 });
 
