@@ -42,3 +42,20 @@ export class InvalidOptionRangeError extends RangeError {
     this.name = "InvalidOptionRangeError";
   }
 }
+
+/**
+ * Internal: passed to a link's dropped listeners for an envelope left out because the link's queue
+ * toward a slow peer was full (or, for a volatile broadcast, backlogged). The hub counts these apart.
+ */
+export class QueueOverflowError extends Error {
+  readonly volatile: boolean;
+  constructor(link: string, volatile: boolean) {
+    super(
+      volatile
+        ? `${link} is backlogged: a volatile broadcast to it was dropped`
+        : `${link} is too far behind: a message to it was dropped`,
+    );
+    this.name = "QueueOverflowError";
+    this.volatile = volatile;
+  }
+}

@@ -16,6 +16,7 @@ import {
   PROTOCOL_VERSION,
   type Role,
   reportVersionSkew,
+  unbatch,
 } from "./protocol/messages";
 import type { Link } from "./transports/link";
 
@@ -84,6 +85,11 @@ export abstract class Peer {
     const env = message as unknown as Envelope;
     const problem = checkEnvelope(env as unknown as Record<string, unknown>);
     if (problem !== null) return this.log("[%s] drop a malformed envelope: %s", this.uid, problem);
+    if (env.k === Kind.BATCH) {
+      // Each envelope of the batch as if it had come alone, in order.
+      for (const item of unbatch(env)) this.#receive(item);
+      return;
+    }
     // Nothing the hub sends may crash this process: socket.io code runs below.
     try {
       switch (env.k) {

@@ -4,7 +4,7 @@
  */
 import cluster from "node:cluster";
 import debugModule from "debug";
-import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
+import { type ClusterMessage, type ClusterResponse, MessageType } from "socket.io-adapter";
 import { Peer, randomId } from "./peer";
 import { encode, encodeLenient } from "./protocol/codec";
 import { envelope, Kind, type Publish } from "./protocol/messages";
@@ -80,8 +80,10 @@ export class WorkerPeer extends Peer {
   publish(message: ClusterMessage, log?: { offset: string; only: boolean }): void {
     if (!this.connected) return;
     const d = encode(message, "message");
-    if (!log) return this.send(envelope<Publish>({ k: Kind.PUBLISH, d }));
-    const logged = { k: Kind.PUBLISH, d, o: log.offset, n: message.nsp };
+    // A volatile broadcast says so, so that a link toward a backlogged worker drops it first.
+    const volatile = message.type === MessageType.BROADCAST && message.data.opts.flags?.volatile === true;
+    if (!log) return this.send(envelope<Publish>(volatile ? { k: Kind.PUBLISH, d, v: 1 } : { k: Kind.PUBLISH, d }));
+    const logged = { k: Kind.PUBLISH, d, o: log.offset, n: message.nsp, ...(volatile ? { v: 1 as const } : {}) };
     this.send(envelope<Publish>(log.only ? { ...logged, l: 1 } : logged));
   }
 

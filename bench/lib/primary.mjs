@@ -16,6 +16,8 @@ const CLIENTS = fileURLToPath(new URL("./clients.mjs", import.meta.url));
 let hub = null;
 if (spec.adapter === "ours") {
   hub = require("../../dist/index.js").setupPrimary();
+} else if (spec.adapter === "baseline") {
+  hub = require(process.env.BASELINE).setupPrimary();
 } else if (spec.adapter === "official") {
   require("@socket.io/cluster-adapter").setupPrimary();
 } else {

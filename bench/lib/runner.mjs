@@ -30,6 +30,7 @@ export function readSettings(env = process.env) {
     REPEAT: Math.max(1, Number(env.REPEAT ?? 1)),
     SCALE_WORKERS: list(env.SCALE_WORKERS ?? "2,4,8,16").map(Number),
     SCALE_ROOMS: list(env.SCALE_ROOMS ?? "1,10,100,1000").map(Number),
+    BASELINE: env.BASELINE ?? null,
   };
 }
 
@@ -117,8 +118,9 @@ export function human(value, digits = 3) {
 
 export const mb = (bytes) => (bytes === null || bytes === undefined ? null : bytes / 1024 ** 2);
 
-function ratioCell(row) {
-  const { ours, official } = row.values;
+function ratioCell(row, against = "official") {
+  const ours = row.values.ours;
+  const official = row.values[against];
   if (typeof ours !== "number" || typeof official !== "number") return "–";
   if (official === 0) return ours === 0 ? "=" : "–";
   const ratio = ours / official;
@@ -135,11 +137,14 @@ function cell(row, adapter) {
 /** The markdown table of every row, then the machine and the command. */
 export function markdown(rows, info) {
   const hasRaw = rows.some((row) => row.values.raw !== undefined);
+  const hasBaseline = rows.some((row) => row.values.baseline !== undefined);
   const head = ["Scenario", "Measure", "Ours", "Official", "Ours ÷ official", ...(hasRaw ? ["Raw relay"] : [])];
+  if (hasBaseline) head.push("Baseline (ours before)", "Ours ÷ baseline");
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => " --- ").join("|")}|`];
   for (const row of rows) {
     const cells = [row.scenario, row.measure, cell(row, "ours"), cell(row, "official"), ratioCell(row)];
     if (hasRaw) cells.push(row.values.raw === undefined ? "" : cell(row, "raw"));
+    if (hasBaseline) cells.push(cell(row, "baseline"), ratioCell(row, "baseline"));
     lines.push(`| ${cells.join(" | ")} |`);
   }
   lines.push(

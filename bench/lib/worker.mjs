@@ -16,6 +16,13 @@ const ADAPTER = process.env.BENCH_ADAPTER;
 const INDEX = Number(process.env.BENCH_INDEX);
 const BROADCAST = 3; // socket.io-adapter MessageType.BROADCAST
 
+/** Where each adapter comes from; "baseline" is another build of ours (BASELINE=dir), for before/after. */
+function adapterModule(adapter) {
+  if (adapter === "ours") return "../../dist/index.js";
+  if (adapter === "baseline") return process.env.BASELINE;
+  return "@socket.io/cluster-adapter";
+}
+
 const counters = { received: 0, delivered: 0, sent: 0, serverEvents: 0, ipcMessages: 0, ipcBytes: 0 };
 let io = null;
 let port = 0;
@@ -58,7 +65,7 @@ if (ADAPTER === "raw") {
   });
 } else {
   const { Server } = require("socket.io");
-  const { createAdapter } = ADAPTER === "ours" ? require("../../dist/index.js") : require("@socket.io/cluster-adapter");
+  const { createAdapter } = require(adapterModule(ADAPTER));
   const httpServer = http.createServer();
   io = new Server(httpServer, { serveClient: false });
   io.adapter(createAdapter());

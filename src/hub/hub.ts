@@ -8,6 +8,7 @@
  *   them settle without waiting for a heartbeat timeout.
  */
 import debugModule from "debug";
+import { QueueOverflowError } from "../errors";
 import {
   checkEnvelope,
   type Envelope,
@@ -20,6 +21,7 @@ import {
   PROTOCOL_VERSION,
   type Role,
   reportVersionSkew,
+  unbatch,
 } from "../protocol/messages";
 import type { Link } from "../transports/link";
 import { RecoveryLog } from "./recovery";
@@ -55,7 +57,10 @@ export class Hub {
     if (this.#closed || this.#links.has(link)) return;
     this.#links.set(link, new Set());
     link.onMessage((message) => this.#receive(link, message));
-    link.onDropped(() => this.#counters.messagesDropped++);
+    link.onDropped((error, count = 1) => {
+      this.#counters.messagesDropped += count;
+      if (error instanceof QueueOverflowError) this.#counters.messagesOverflowed += count;
+    });
     link.onClose(() => this.#removeLink(link));
     debug("relay for %s", link.name);
   }
@@ -103,11 +108,15 @@ export class Hub {
       return debug("drop a malformed message from %s: %s", link.name, problem);
     }
     const env = message as unknown as Envelope;
-    if (env.k !== Kind.HELLO && this.#links.get(link)?.size === 0)
+    if (env.k !== Kind.HELLO && env.k !== Kind.BATCH && this.#links.get(link)?.size === 0)
       return this.#reject(link, `kind ${env.k} before HELLO`);
     switch (env.k) {
       case Kind.HELLO:
         return this.#hello(link, env.uid, env.role);
+      case Kind.BATCH:
+        // Each envelope of the batch as if it had come alone, in order.
+        for (const item of unbatch(env)) this.#receive(link, item);
+        return;
       case Kind.PUBLISH:
         if (env.o !== undefined) {
           this.#recovery.append(env.o, env.n as string, env.d);

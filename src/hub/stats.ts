@@ -16,6 +16,11 @@ export interface HubStats extends RecoveryStats {
   messagesQueued: number;
   /** Messages that could not be delivered: a channel closed, a send failed, a recipient that left. */
   messagesDropped: number;
+  /**
+   * Of messagesDropped, those left out because the destination was too far behind: its queue held
+   * the transport's cap (16 MiB over IPC), or 1 MiB for a volatile broadcast.
+   */
+  messagesOverflowed: number;
   /** Messages on the channel that are not ours (e.g. from @socket.io/sticky), left alone. */
   messagesIgnored: number;
   /** Messages of ours that were malformed or of another protocol version, dropped. */
@@ -26,6 +31,7 @@ export class Counters {
   messagesRouted = 0;
   bytesRouted = 0;
   messagesDropped = 0;
+  messagesOverflowed = 0;
   messagesIgnored = 0;
   messagesRejected = 0;
 }

@@ -1,14 +1,53 @@
 /**
  * A link over a Node IPC channel: a `node:cluster` Worker or a ChildProcess started with
- * `child_process.fork()`. Both have `send(message, callback)` and the `message`, `disconnect` and
- * `exit` events.
+ * `child_process.fork()` (seen from the primary), or `process` itself (seen from a worker). All
+ * have `send(message, callback)` and the `message`, `disconnect` and `exit` events.
+ *
+ * Envelopes sent in one tick leave as one IPC message (a BATCH), so that a burst of broadcasts
+ * costs one write and one parse per destination instead of one per envelope (issue 5: the write
+ * syscall was 55 % of the primary's time). Order is kept: a batch holds the envelopes in the order
+ * they were sent, and batches leave in order.
+ *
+ * Memory toward a slow peer is bounded: see {@link MAX_QUEUED_BYTES}.
  */
 import type { EventEmitter } from "node:events";
 import debugModule from "debug";
-import type { Envelope } from "../protocol/messages";
+import { QueueOverflowError } from "../errors";
+import { type Batch, batchItem, type Envelope, envelope, Kind } from "../protocol/messages";
 import type { Link, LinkKind } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:ipc");
+
+/**
+ * The per-link cap on bytes waiting for a peer (16 MiB, some 60,000 broadcasts of 250 bytes): the
+ * envelopes of the current tick plus those handed to Node and not yet written to the channel.
+ * Once a link holds this much, broadcasts and responses to it are dropped (counted in
+ * `hub.stats().messagesOverflowed` and `messagesDropped`, logged, and one process warning
+ * SIO_IPC_QUEUE_OVERFLOW) until the peer catches up; what does arrive keeps its order. Membership
+ * and recovery envelopes (HELLO, WELCOME, NAMESPACE, LEFT, SESSION, RESTORE, RESTORED) always go.
+ * The same cap holds in a worker, toward the primary: a worker that emits faster than the primary
+ * relays cannot grow its own memory without limit either.
+ */
+export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Volatile broadcasts (`io.volatile.emit`) go first: they are dropped as soon as a link holds this
+ * many bytes (1 MiB), long before the others, as Socket.IO drops them toward a client that is not
+ * ready.
+ */
+export const VOLATILE_HIGH_WATER = 1024 * 1024;
+
+/** A batch is sent early once it holds this many envelopes or bytes, to bound one message's size. */
+export const MAX_BATCH_ENVELOPES = 1_000;
+export const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** What an envelope adds to its payload on the channel, about (the tag, the kind, the quotes). */
+const ENVELOPE_OVERHEAD = 32;
+
+/** The approximate size of an envelope on the channel: its payload's length plus the envelope. */
+function sizeOf(message: Envelope): number {
+  return "d" in message && typeof message.d === "string" ? message.d.length + ENVELOPE_OVERHEAD : ENVELOPE_OVERHEAD;
+}
 
 /** What a Worker and a ChildProcess have in common. */
 export interface IpcPeer extends EventEmitter {
@@ -17,33 +56,56 @@ export interface IpcPeer extends EventEmitter {
   connected?: boolean;
 }
 
+export interface IpcLinkOptions {
+  /** @default MAX_QUEUED_BYTES */
+  maxQueuedBytes?: number;
+}
+
 function isPeerConnected(peer: IpcPeer): boolean {
   return typeof peer.isConnected === "function" ? peer.isConnected() : peer.connected !== false;
+}
+
+let warnedOverflow = false;
+
+/** One process warning for the first overflow: a count in a debug log is easy to miss. */
+function warnOverflow(name: string, cap: number): void {
+  if (warnedOverflow) return;
+  warnedOverflow = true;
+  process.emitWarning(
+    `socket.io-ipc-adapter: ${name} reads more slowly than messages arrive; over ${cap} bytes wait for it, so broadcasts and responses to it are dropped until it catches up (see DEBUG=socket.io-ipc-adapter:ipc and hub.stats()). Emit less at once, or check that no process is stuck.`,
+    { code: "SIO_IPC_QUEUE_OVERFLOW" },
+  );
 }
 
 export class IpcLink implements Link {
   readonly name: string;
   readonly kind: LinkKind;
   #peer: IpcPeer;
+  #maxQueuedBytes: number;
+  /** Envelopes of this tick, not yet handed to Node. */
+  #batch: Envelope[] = [];
+  #batchBytes = 0;
+  /** Envelopes (and their bytes) in #batch or handed to Node and not yet written. */
   #queued = 0;
+  #queuedBytes = 0;
+  #overflowing = false;
+  /** Made once per link: an Error per dropped message would cost a stack trace each. */
+  #overflowErrors: [nonVolatile: QueueOverflowError | null, volatile: QueueOverflowError | null] = [null, null];
   #closed = false;
   #messageListeners: ((message: unknown) => void)[] = [];
   #closeListeners: (() => void)[] = [];
-  #droppedListeners: ((error: Error) => void)[] = [];
-  // One callback for every send: no closure per message.
-  #onSent = (error: Error | null) => {
-    this.#queued--;
-    if (error) this.#drop(error);
-  };
+  #droppedListeners: ((error: Error, count: number) => void)[] = [];
   #onMessage = (message: unknown) => {
     for (const listener of this.#messageListeners) listener(message);
   };
   #onGone = () => this.close();
+  #flush = () => this.#send();
 
-  constructor(peer: IpcPeer, kind: LinkKind, name: string) {
+  constructor(peer: IpcPeer, kind: LinkKind, name: string, options: IpcLinkOptions = {}) {
     this.#peer = peer;
     this.kind = kind;
     this.name = name;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
     peer.on("message", this.#onMessage);
     peer.on("disconnect", this.#onGone);
     peer.on("exit", this.#onGone);
@@ -54,19 +116,32 @@ export class IpcLink implements Link {
     return this.#queued;
   }
 
+  /** Bytes waiting for the peer, about (see MAX_QUEUED_BYTES). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   send(message: Envelope): void {
-    if (this.#closed || !isPeerConnected(this.#peer)) {
-      this.#drop(new Error(`${this.name} is not connected`));
-      return;
+    if (this.#closed) return this.#drop(new Error(`${this.name} is closed`), 1);
+    const size = sizeOf(message);
+    if (message.k === Kind.PUBLISH || message.k === Kind.RESPONSE) {
+      const volatile = message.k === Kind.PUBLISH && message.v === 1;
+      if (volatile ? this.#queuedBytes >= VOLATILE_HIGH_WATER : this.#queuedBytes + size > this.#maxQueuedBytes) {
+        return this.#overflow(volatile);
+      }
     }
+    if (this.#overflowing && this.#queuedBytes < this.#maxQueuedBytes / 2) {
+      this.#overflowing = false;
+      debug("%s caught up: %d bytes wait for it", this.name, this.#queuedBytes);
+    }
+    this.#batch.push(message);
+    this.#batchBytes += size;
     this.#queued++;
-    try {
-      this.#peer.send(message, this.#onSent);
-    } catch (error) {
-      // A synchronous throw (e.g. the channel closed between the check and the send).
-      this.#queued--;
-      this.#drop(error as Error);
-    }
+    this.#queuedBytes += size;
+    // The first envelope of a tick schedules the send: a microtask runs after every message event
+    // of the chunk being read (Node emits them with process.nextTick), before any I/O.
+    if (this.#batch.length === 1) queueMicrotask(this.#flush);
+    else if (this.#batch.length >= MAX_BATCH_ENVELOPES || this.#batchBytes >= MAX_BATCH_BYTES) this.#send();
   }
 
   onMessage(listener: (message: unknown) => void): void {
@@ -77,12 +152,14 @@ export class IpcLink implements Link {
     this.#closeListeners.push(listener);
   }
 
-  onDropped(listener: (error: Error) => void): void {
+  onDropped(listener: (error: Error, count: number) => void): void {
     this.#droppedListeners.push(listener);
   }
 
+  /** Sends what this tick queued (a worker's last NAMESPACE, for one), then removes the listeners. */
   close(): void {
     if (this.#closed) return;
+    this.#send();
     this.#closed = true;
     this.#peer.off("message", this.#onMessage);
     this.#peer.off("disconnect", this.#onGone);
@@ -93,8 +170,46 @@ export class IpcLink implements Link {
     this.#closeListeners = [];
   }
 
-  #drop(error: Error): void {
-    debug("could not send to %s: %s", this.name, error.message);
-    for (const listener of this.#droppedListeners) listener(error);
+  /** Hands this tick's envelopes to Node: the envelope itself if alone, else one BATCH. */
+  #send(): void {
+    const messages = this.#batch;
+    const count = messages.length;
+    if (count === 0) return;
+    const bytes = this.#batchBytes;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    const sent = (error: Error | null) => {
+      this.#queued -= count;
+      this.#queuedBytes -= bytes;
+      if (error) this.#drop(error, count);
+    };
+    if (this.#closed || !isPeerConnected(this.#peer)) return sent(new Error(`${this.name} is not connected`));
+    const message =
+      count === 1
+        ? messages[0]
+        : envelope<Batch>({ k: Kind.BATCH, b: messages.map((m) => batchItem(m as Exclude<Envelope, Batch>)) });
+    try {
+      this.#peer.send(message, sent);
+    } catch (error) {
+      // A synchronous throw (e.g. the channel closed between the check and the send).
+      sent(error as Error);
+    }
+  }
+
+  #overflow(volatile: boolean): void {
+    if (!this.#overflowing) {
+      this.#overflowing = true;
+      debug("%s is slow: %d bytes wait for it; drop what does not fit", this.name, this.#queuedBytes);
+      if (!volatile) warnOverflow(this.name, this.#maxQueuedBytes);
+    }
+    const index = volatile ? 1 : 0;
+    this.#overflowErrors[index] ??= new QueueOverflowError(this.name, volatile);
+    const error = this.#overflowErrors[index];
+    for (const listener of this.#droppedListeners) listener(error, 1);
+  }
+
+  #drop(error: Error, count: number): void {
+    debug("could not send %d envelopes to %s: %s", count, this.name, error.message);
+    for (const listener of this.#droppedListeners) listener(error, count);
   }
 }

@@ -19,8 +19,11 @@ export interface Link {
   onMessage(listener: (message: unknown) => void): void;
   /** Called once, when the peer exits or disconnects, or the link is closed. */
   onClose(listener: () => void): void;
-  /** Called when an envelope could not be delivered (channel closed, send error). */
-  onDropped(listener: (error: Error) => void): void;
+  /**
+   * Called when envelopes could not be delivered (channel closed, send error, a full queue toward a
+   * slow peer: a QueueOverflowError); `count` of them, 1 when the link does not say.
+   */
+  onDropped(listener: (error: Error, count?: number) => void): void;
   /** Envelopes handed to the transport and not yet written. */
   readonly queued: number;
   /** Stops relaying: removes the link's listeners; does not kill the peer. */

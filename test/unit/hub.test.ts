@@ -280,6 +280,7 @@ t.test("stats() counts workers, helpers, messages and bytes", async (t) => {
     bytesRouted: 0,
     messagesQueued: 0,
     messagesDropped: 0,
+    messagesOverflowed: 0,
     messagesIgnored: 0,
     messagesRejected: 0,
     recoverySessions: 0,

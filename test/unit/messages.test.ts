@@ -1,14 +1,19 @@
 import { MessageType } from "socket.io-adapter";
 import t from "tap";
 import {
+  type Batch,
+  batchItem,
   checkClusterMessage,
   checkEnvelope,
+  type Envelope,
   envelope,
   isOwnMessage,
   Kind,
   MESSAGE_SOURCE,
   PROTOCOL_VERSION,
+  type Publish,
   reportVersionSkew,
+  unbatch,
 } from "../../src/protocol/messages";
 
 t.test("the source tag and version are what every message carries", async (t) => {
@@ -70,8 +75,31 @@ t.test("checkEnvelope accepts every well-formed kind", async (t) => {
     { k: Kind.NAMESPACE, n: "/chat", up: true },
     { k: Kind.NAMESPACE, uid: "s1", n: "/", up: false },
     { k: Kind.LEFT, uid: "s1" },
+    { k: Kind.PUBLISH, d: "{}", v: 1 },
+    { k: Kind.BATCH, b: [] },
+    { k: Kind.BATCH, b: ["{}", { "sio-ipc": 1, k: Kind.LEFT, uid: "s1" }] },
   ];
   for (const fields of valid) t.equal(checkEnvelope(own(fields)), null, JSON.stringify(fields));
+});
+
+t.test("a BATCH carries plain PUBLISH payloads bare and every other envelope whole, in order", async (t) => {
+  const items = [
+    envelope({ k: Kind.PUBLISH, d: '{"type":3}' }),
+    envelope({ k: Kind.PUBLISH, d: "v", v: 1 }),
+    envelope({ k: Kind.PUBLISH, d: "o", o: "1", n: "/" }),
+    envelope({ k: Kind.RESPONSE, to: "s1", d: "r" }),
+    envelope({ k: Kind.LEFT, uid: "s2" }),
+  ] as Exclude<Envelope, Batch>[];
+  const batch = envelope<Batch>({ k: Kind.BATCH, b: items.map(batchItem) });
+  t.equal(batch.b[0], '{"type":3}', "a plain PUBLISH is its payload");
+  t.equal(batch.b[1], items[1], "a volatile PUBLISH keeps its flag");
+  t.equal(batch.b[2], items[2], "a logged PUBLISH keeps its offset");
+  t.equal(checkEnvelope(batch as never), null);
+  const wire = JSON.parse(JSON.stringify(batch));
+  t.same(unbatch(wire), items, "the same envelopes come out, as over a JSON channel");
+  const plain = [1, 2, 3].map((i) => envelope<Publish>({ k: Kind.PUBLISH, d: `{"type":${i}}` }));
+  const lean = JSON.stringify(envelope<Batch>({ k: Kind.BATCH, b: plain.map(batchItem) })).length;
+  t.ok(lean < plain.map((m) => JSON.stringify(m)).join("").length - 40, "bare payloads save about 20 bytes each");
 });
 
 t.test("checkEnvelope names what is missing or wrong in each kind", async (t) => {
@@ -100,6 +128,13 @@ t.test("checkEnvelope names what is missing or wrong in each kind", async (t) =>
     [{ k: Kind.NAMESPACE, n: "/", up: "yes" }, "NAMESPACE without up"],
     [{ k: Kind.LEFT }, "LEFT without a uid"],
     [{ k: Kind.LEFT, uid: null }, "LEFT without a uid"],
+    [{ k: Kind.PUBLISH, d: "{}", v: true }, "PUBLISH with a bad volatile flag"],
+    [{ k: Kind.BATCH }, "BATCH with a bad list of envelopes"],
+    [{ k: Kind.BATCH, b: "x" }, "BATCH with a bad list of envelopes"],
+    [{ k: Kind.BATCH, b: [1] }, "BATCH with a bad list of envelopes"],
+    [{ k: Kind.BATCH, b: [null] }, "BATCH with a bad list of envelopes"],
+    [{ k: Kind.BATCH, b: [["x"]] }, "BATCH with a bad list of envelopes"],
+    [{ k: Kind.BATCH, b: [{ "sio-ipc": 1, k: Kind.BATCH, b: [] }] }, "BATCH with a bad list of envelopes"],
     [{}, "unknown kind undefined"],
     [{ k: 0 }, "unknown kind 0"],
     [{ k: 99 }, "unknown kind 99"],
