@@ -38,7 +38,8 @@ export async function drive(ctx, params) {
   const receivers = ctx.workers.map((w) => w.index).filter((i) => i !== 0);
   const figures = windowFigures(window, { receivers });
   const bytes = receivers.map((i) => bytesRead(window, i));
-  figures.ipcBytesPerMessage = bytes.reduce((a, b) => a + b, 0) / receivers.length / Math.max(1, figures.broadcasts);
+  figures.ipcBytesPerMessage = bytes.reduce((a, b) => a + b, 0) / Math.max(1, figures.received);
+  figures.droppedPercent = (100 * figures.hubDropped) / Math.max(1, figures.sent * receivers.length);
   return figures;
 }
 
@@ -48,6 +49,14 @@ export function rows(group, results) {
   const scenario = `S1 broadcast ${group.label}`;
   return [
     { scenario, measure: "messages/s at each receiver", unit: "/s", better: "higher", values: pick("perReceiver") },
+    { scenario, measure: "messages/s sent", unit: "/s", better: "higher", values: pick("sentPerSecond") },
+    {
+      scenario,
+      measure: "deliveries dropped by the hub (receivers too slow)",
+      unit: "%",
+      better: "lower",
+      values: pick("droppedPercent"),
+    },
     { scenario, measure: "CPU per message, all processes", unit: "µs", better: "lower", values: pick("cpuPerMessage") },
     {
       scenario,
@@ -59,7 +68,7 @@ export function rows(group, results) {
     { scenario, measure: "primary peak RSS", unit: "MB", better: "lower", values: pick("primaryPeakRss", mb) },
     {
       scenario,
-      measure: "IPC bytes read per message per receiver",
+      measure: "IPC bytes per message at a receiver",
       unit: "B",
       better: "lower",
       values: pick("ipcBytesPerMessage"),

@@ -52,6 +52,12 @@ export function rows(group, results) {
     { scenario, measure: "broadcasts sent", better: "higher", values: pick((r) => r.sent) },
     { scenario, measure: "received by each fast worker", better: "higher", values: pick((r) => r.fastReceived) },
     { scenario, measure: "received by the slow worker", better: "higher", values: pick((r) => r.slowReceived) },
+    {
+      scenario,
+      measure: "messages dropped by the hub (queue full)",
+      better: "lower",
+      values: pick((r) => r.hubDropped),
+    },
   ];
 }
 

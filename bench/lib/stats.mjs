@@ -43,11 +43,18 @@ export function windowFigures(window, { receivers, field = "received", sender = 
     senderPeakRss: s[1].maxRss,
     senderRssGrowth: s[1].rss - s[0].rss,
     hub: p1.hub,
+    // Ours drops what does not fit a slow worker's queue (see src/transports/ipc.ts); the official
+    // adapter and the raw relay never drop: their queues grow instead.
+    hubDropped: p1.hub && p0.hub ? p1.hub.messagesDropped - p0.hub.messagesDropped : 0,
+    sentPerSecond: (s[1].sent - s[0].sent) / seconds,
   };
 }
 
-/** Bytes each worker read from its IPC channel in the window (estimated by sampling, see worker.mjs). */
+/**
+ * Bytes a worker read from its IPC channel for the broadcasts its adapter received in the window:
+ * their count times the bytes per broadcast of a message sampled in the window (see worker.mjs).
+ */
 export function bytesRead(window, index) {
   const snaps = window.workers[index];
-  return snaps[1].ipcBytes - snaps[0].ipcBytes;
+  return (snaps[1].received - snaps[0].received) * snaps[1].bytesPerBroadcast;
 }

@@ -23,7 +23,7 @@ function adapterModule(adapter) {
   return "@socket.io/cluster-adapter";
 }
 
-const counters = { received: 0, delivered: 0, sent: 0, serverEvents: 0, ipcMessages: 0, ipcBytes: 0 };
+const counters = { received: 0, delivered: 0, sent: 0, serverEvents: 0, bytesPerBroadcast: 0 };
 let io = null;
 let port = 0;
 
@@ -47,16 +47,26 @@ process.send = function (message, ...rest) {
 };
 const backpressured = () => !channel.ok && channel.pending > 0;
 
-// Bytes read from the IPC channel: every 50th message is serialized again as Node did it (JSON
-// plus a newline, or v8.serialize for "advanced"), and the mean size is scaled by the count.
+// IPC bytes per broadcast: after each snapshot, the first IPC message that carries broadcasts is
+// serialized again as Node did it (JSON plus a newline, or v8.serialize for "advanced") and its
+// size divided by the broadcasts it carries (a BATCH of ours carries many). One serialization per
+// window: it costs nothing measurable, and the traffic of a window is uniform.
 const SERIALIZATION = process.env.BENCH_SERIALIZATION ?? "json";
-let sampledBytes = 0;
-let sampled = 0;
+let sampleNext = true;
+function broadcastsIn(message) {
+  if (message?.r === 1 || (message?.source === "_sio_adapter" && message.type === BROADCAST)) return 1;
+  if (message?.["sio-ipc"] === undefined) return 0;
+  if (message.k === 3) return 1;
+  return message.k === 10 && Array.isArray(message.b) ? message.b.length : 0;
+}
 process.on("message", (message) => {
-  if (counters.ipcMessages++ % 50 !== 0) return;
-  sampledBytes +=
+  if (!sampleNext) return;
+  const count = broadcastsIn(message);
+  if (count === 0) return;
+  sampleNext = false;
+  const bytes =
     SERIALIZATION === "advanced" ? v8.serialize(message).length : Buffer.byteLength(JSON.stringify(message)) + 1;
-  sampled++;
+  counters.bytesPerBroadcast = bytes / count;
 });
 
 if (ADAPTER === "raw") {
@@ -112,7 +122,7 @@ function addSink(rooms) {
 }
 
 function snapshot() {
-  counters.ipcBytes = sampled === 0 ? 0 : Math.round((counters.ipcMessages * sampledBytes) / sampled);
+  sampleNext = true;
   return {
     t: Date.now(),
     ...counters,

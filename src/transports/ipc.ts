@@ -39,7 +39,7 @@ export const VOLATILE_HIGH_WATER = 1024 * 1024;
 
 /** A batch is sent early once it holds this many envelopes or bytes, to bound one message's size. */
 export const MAX_BATCH_ENVELOPES = 1_000;
-export const MAX_BATCH_BYTES = 1024 * 1024;
+export const MAX_BATCH_BYTES = 64 * 1024;
 
 /** What an envelope adds to its payload on the channel, about (the tag, the kind, the quotes). */
 const ENVELOPE_OVERHEAD = 32;

@@ -1,0 +1,73 @@
+/**
+ * A worker that stops reading (SIGSTOP: its IPC channel fills up) while another broadcasts more than
+ * the hub's per-link cap: the fast worker gets every message in order, the hub's memory toward the
+ * stopped one is bounded, what does not fit is dropped and counted, and once the worker resumes it
+ * gets what was kept, in order, without a duplicate, and then every new message (issue 5, point 6).
+ */
+import t from "tap";
+import { MAX_QUEUED_BYTES } from "../../src/transports/ipc";
+import { SERIALIZATIONS, startCluster } from "../helpers/cluster";
+import { collect, until } from "../helpers/wait";
+
+const PAYLOAD = 16 * 1024;
+const PER_ROUND = 200;
+// 1.5 times the cap in all: some must be dropped toward the stopped worker, none toward the others.
+const ROUNDS = Math.ceil((1.5 * MAX_QUEUED_BYTES) / (PAYLOAD * PER_ROUND));
+
+// The hub runs in this process: its overflow warning comes here, once for the whole process.
+const warnings: string[] = [];
+process.on("warning", (warning: Error & { code?: string }) => warnings.push(String(warning.code)));
+
+for (const serialization of SERIALIZATIONS) {
+  t.test(`a stopped worker costs the hub at most the cap, and gets the rest in order (${serialization})`, async (t) => {
+    const c = await startCluster(t, { workers: 3, serialization });
+    const fast = await c.connect(1);
+    const slow = await c.connect(2);
+    const slowSeqs: number[] = [];
+    slow.on("seq", (seq: number) => slowSeqs.push(seq));
+
+    const stopped = c.workers[2].worker.process;
+    stopped.kill("SIGSTOP");
+    t.teardown(() => stopped.kill("SIGCONT"));
+    const total = ROUNDS * PER_ROUND;
+    for (let round = 0; round < ROUNDS; round++) {
+      const got = collect(fast, "seq", PER_ROUND, 30_000);
+      await c.workers[0].eval(
+        `const payload = "x".repeat(${PAYLOAD});
+         for (let i = 0; i < ${PER_ROUND}; i++) io.emit("seq", ${round * PER_ROUND} + i, payload);
+         return true`,
+      );
+      // The fast worker keeps up: each round arrives whole, in order, before the next is sent.
+      const seqs = (await got).map((args: unknown[]) => args[0]);
+      t.same(
+        seqs,
+        Array.from({ length: PER_ROUND }, (_, i) => round * PER_ROUND + i),
+        `round ${round} in order`,
+      );
+    }
+    const stats = c.hub!.stats();
+    t.ok(stats.messagesOverflowed > 0, `what did not fit was dropped and counted (${stats.messagesOverflowed})`);
+    t.ok(stats.messagesOverflowed < total, "not everything");
+    t.same(
+      warnings.filter((code) => code === "SIO_IPC_QUEUE_OVERFLOW"),
+      ["SIO_IPC_QUEUE_OVERFLOW"],
+      "one warning in the process that holds the hub",
+    );
+
+    stopped.kill("SIGCONT");
+    // Once the hub has written everything it kept for the resumed worker, a new message goes through.
+    await until(() => c.hub!.stats().messagesQueued === 0, "the hub to write what it kept", 60_000);
+    const marker = new Promise<void>((resolve) => slow.on("seq", (seq: number) => seq === total && resolve()));
+    await c.workers[0].eval(`io.emit("seq", ${total}, "after"); return true`);
+    await until(() => slowSeqs.at(-1) === total, "the resumed worker's client to get the new message", 60_000);
+    await marker;
+    const kept = slowSeqs.slice(0, -1);
+    t.ok(
+      slowSeqs.every((seq, i) => i === 0 || seq > slowSeqs[i - 1]),
+      "what arrived came in the order it was sent, without a duplicate",
+    );
+    t.same(kept.slice(0, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "the oldest were kept, the newest dropped");
+    t.ok(kept.length < total, `some were dropped (${total - kept.length})`);
+    t.ok(total - kept.length <= stats.messagesOverflowed, "each of them counted as an overflow");
+  });
+}
