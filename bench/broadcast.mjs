@@ -1,4 +1,5 @@
-// S1: one worker broadcasts (io.emit) as fast as its IPC channel takes it, to every other worker.
+// S1: one worker broadcasts (io.emit) as fast as every other worker keeps up with (at most ~4 MiB
+// in flight: see flood() in lib/worker.mjs), to every other worker.
 // Counted at each receiving worker: BROADCAST messages handed to its adapter (no clients connected,
 // so this is the cost of the cluster path plus the in-memory adapter's local delivery). CPU: the
 // user+system time of every worker and of the primary over the window, divided by the broadcasts
@@ -23,13 +24,34 @@ export function groups(settings) {
   );
 }
 
-/** Runs one sender flat out and measures a window of `duration` seconds after a 1 s warm-up. */
-export async function floodWindow(ctx, { size, duration, rooms = [], sender = 0, kind }) {
+/** Messages in flight at most: about 4 MiB of them, so that no adapter drops or queues without limit. */
+export const flightWindow = (size) => Math.max(64, Math.floor((4 * 1024 * 1024) / (size + 300)));
+
+/**
+ * Runs one sender as fast as the receivers keep up (see `window` in lib/worker.mjs) and measures a
+ * window of `duration` seconds after a 1 s warm-up. `members`: with rooms, the workers whose sink
+ * sockets count deliveries (each broadcast reaches one of them); without, every other worker
+ * counts each broadcast at its adapter.
+ */
+export async function floodWindow(ctx, { size, duration, rooms = [], members = null, sender = 0, kind }) {
   const from = Date.now() + 300 + 20 * ctx.workers.length;
   const t0 = from + 1_000;
   const t1 = t0 + duration * 1_000;
   const floodKind = kind ?? (ctx.spec.adapter === "raw" ? "raw" : "emit");
-  await ctx.workers[sender].cmd("flood", { from, until: t1, size, rooms, kind: floodKind, paced: true });
+  const others = ctx.workers.map((w) => w.index).filter((i) => i !== sender);
+  const progress = members
+    ? { workers: members, field: "delivered", mode: "sum" }
+    : { workers: others, field: floodKind === "ssemit" ? "serverEvents" : "received", mode: "min" };
+  await ctx.workers[sender].cmd("flood", {
+    from,
+    until: t1,
+    size,
+    rooms,
+    kind: floodKind,
+    paced: true,
+    window: flightWindow(size),
+    progress,
+  });
   return ctx.window([t0, t1]);
 }
 

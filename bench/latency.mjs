@@ -2,8 +2,9 @@
 // in one client process). Worker 0 broadcasts a timestamp 100 times a second; each client records
 // the delay at receipt (process.hrtime, the same monotonic clock in every process). Two windows in
 // the same cluster: light load (the probes alone), then saturation: worker 1 also sends
-// serverSideEmit("load", 100 B) as fast as its IPC channel takes it, so that the hub and every
-// worker are busy while the probes travel.
+// serverSideEmit("load", 100 B) as fast as every other worker keeps up with, so that the hub and
+// every worker are busy while the probes travel.
+import { flightWindow } from "./broadcast.mjs";
 import { isMain, runScenarios } from "./lib/runner.mjs";
 
 export const name = "latency";
@@ -24,7 +25,16 @@ async function measure(ctx, clients, { rate, duration, saturate }) {
   const t0 = from + 1_000;
   const t1 = t0 + duration * 1_000;
   if (saturate) {
-    await ctx.workers[1].cmd("flood", { from, until: t1, size: 100, kind: "ssemit", paced: true });
+    const others = ctx.workers.map((w) => w.index).filter((i) => i !== 1);
+    await ctx.workers[1].cmd("flood", {
+      from,
+      until: t1,
+      size: 100,
+      kind: "ssemit",
+      paced: true,
+      window: flightWindow(100),
+      progress: { workers: others, field: "serverEvents", mode: "min" },
+    });
   }
   await ctx.workers[0].cmd("probe", { from, until: t1, rate });
   const [latency, window] = await Promise.all([

@@ -22,7 +22,7 @@ export function groups(settings) {
 
 export async function drive(ctx, { size, duration }) {
   await ctx.workers[1].cmd("sink", { rooms: ["room"] });
-  const window = await floodWindow(ctx, { size, duration, rooms: ["room"] });
+  const window = await floodWindow(ctx, { size, duration, rooms: ["room"], members: [1] });
   const figures = windowFigures(window, { receivers: [1], field: "delivered" });
   const others = ctx.workers.map((w) => w.index).filter((i) => i > 1);
   const broadcasts = Math.max(1, figures.broadcasts);

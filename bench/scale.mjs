@@ -35,11 +35,14 @@ export async function drive(ctx, { mode, rooms: roomCount, size, duration }) {
     return windowFigures(window, { receivers: others });
   }
   const rooms = Array.from({ length: roomCount }, (_, r) => `room-${r}`);
+  const members = [];
   for (const index of others) {
     const mine = rooms.filter((_, r) => others[r % others.length] === index);
-    if (mine.length > 0) await ctx.workers[index].cmd("sink", { rooms: mine });
+    if (mine.length === 0) continue;
+    await ctx.workers[index].cmd("sink", { rooms: mine });
+    members.push(index);
   }
-  const window = await floodWindow(ctx, { size, duration, rooms });
+  const window = await floodWindow(ctx, { size, duration, rooms, members });
   const figures = windowFigures(window, { receivers: others, field: "delivered" });
   // Every broadcast reaches exactly one member: the sum over the workers is the broadcast count.
   figures.deliveredPerSecond = figures.received / figures.seconds;

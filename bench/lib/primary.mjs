@@ -28,7 +28,9 @@ if (spec.adapter === "ours") {
   });
 }
 
-cluster.setupPrimary({ exec: WORKER, serialization: spec.serialization, silent: false });
+// PROFILE=dir: every worker writes a V8 CPU profile there (node --cpu-prof), as the primary does.
+const execArgv = process.env.PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE}`] : [];
+cluster.setupPrimary({ exec: WORKER, serialization: spec.serialization, silent: false, execArgv });
 
 let nextId = 0;
 const pending = new Map();
@@ -42,8 +44,13 @@ function handle(worker, message) {
     else waiter?.resolve(message.value);
   } else if (message?.bench === "snaps") {
     snapWaiters.get(message.index)?.(message.snaps);
+  } else if (message?.bench === "relay") {
+    // Between workers, for the bench itself (a receiver's progress to the sender): a few a second.
+    byIndex.get(message.to)?.send({ bench: "cmd", id: 0, op: message.op, args: message.args });
   }
 }
+
+const byIndex = new Map();
 
 function startWorker(index) {
   const worker = cluster.fork({
@@ -52,6 +59,7 @@ function startWorker(index) {
     BENCH_SERIALIZATION: spec.serialization,
   });
   worker.index = index;
+  byIndex.set(index, worker);
   worker.on("message", (message) => handle(worker, message));
   return new Promise((resolve, reject) => {
     const onReady = (message) => {
@@ -164,5 +172,7 @@ try {
 } catch (error) {
   result = { error: String(error?.stack ?? error) };
 }
-for (const worker of Object.values(cluster.workers)) worker.process.kill("SIGKILL");
+// SIGTERM lets a profiled worker write its profile; SIGKILL otherwise, so that a backlog is not drained.
+for (const worker of Object.values(cluster.workers)) worker.process.kill(process.env.PROFILE ? "SIGTERM" : "SIGKILL");
+if (process.env.PROFILE) await delay(2_000);
 process.send({ result }, () => process.exit(0));

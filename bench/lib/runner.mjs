@@ -87,7 +87,8 @@ export function median(list) {
 /** Runs one case in a fresh primary; resolves with what the scenario's drive() returned. */
 export function runCase(spec, timeoutMs = 300_000) {
   return new Promise((resolve) => {
-    const child = fork(PRIMARY, [JSON.stringify(spec)], { stdio: "inherit" });
+    const execArgv = process.env.PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROFILE}`] : [];
+    const child = fork(PRIMARY, [JSON.stringify(spec)], { stdio: "inherit", execArgv });
     let result = null;
     const timer = setTimeout(() => {
       result = { error: `timed out after ${timeoutMs} ms` };

@@ -147,26 +147,58 @@ function schedule({ times }) {
 
 /**
  * Sends as fast as it can from `from` to `until`: `kind` "emit" (io.emit or io.to(room).emit),
- * "ssemit" (io.serverSideEmit) or "raw" (process.send to the relay). `paced`: wait while the IPC
- * channel is backpressured; otherwise send regardless, as an application that cannot see it does.
+ * "ssemit" (io.serverSideEmit) or "raw" (process.send to the relay).
+ * - `window`: no more than this many messages in flight: sent and not yet counted by the receivers
+ *   (`progress`: which workers report which counter, and whether every one of them gets each
+ *   message, "min", or exactly one does, "sum"). The throughput measured is then what the cluster
+ *   sustains without dropping or queueing without limit, whatever the adapter.
+ * - `paced`: also wait while this process's IPC channel is backpressured.
+ * - neither: send regardless, as an application that cannot see backpressure does (S6).
  */
-function flood({ from, until, size, kind = "emit", rooms = [], paced = true, burst = 100, volatileEvery = 0 }) {
+function flood({
+  from,
+  until,
+  size,
+  kind = "emit",
+  rooms = [],
+  paced = true,
+  window = 0,
+  progress = null,
+  burst = 100,
+}) {
   const payload = "x".repeat(size);
   const targets = io === null ? [] : rooms.length > 0 ? rooms.map((room) => io.to(room)) : [io];
-  const volatileTargets = targets.map((target) => target.volatile);
   const rssCap = 3 * 1024 ** 3;
   let next = 0;
+  let base = null;
+  const reported = new Map();
+  const done = () => {
+    if (reported.size < (progress?.workers.length ?? 0)) return 0;
+    const counts = progress.workers.map((i) => reported.get(i) - base.get(i));
+    return progress.mode === "sum" ? counts.reduce((a, b) => a + b, 0) : Math.min(...counts);
+  };
+  if (window > 0) {
+    onProgress = (index, count) => {
+      reported.set(index, count);
+      base ??= new Map();
+      if (!base.has(index)) base.set(index, count);
+    };
+    for (const i of progress.workers) sendTo(i, "progress", { until, field: progress.field });
+  }
+  let firstSent = 0;
+  const inFlight = () => counters.sent - firstSent - done();
   const sendOne = () => {
-    const n = counters.sent++;
+    counters.sent++;
     if (kind === "raw") return process.send({ r: 1, d: payload });
     if (kind === "ssemit") return io.serverSideEmit("load", payload);
-    const index = next++ % targets.length;
-    const target = volatileEvery > 0 && n % volatileEvery === 0 ? volatileTargets[index] : targets[index];
-    target.emit("m", payload);
+    targets[next++ % targets.length].emit("m", payload);
   };
   const step = () => {
     if (Date.now() >= until) return;
     if (paced && backpressured()) return setImmediate(step);
+    if (window > 0 && (base === null || base.size < progress.workers.length || inFlight() >= window)) {
+      return setImmediate(step);
+    }
     if (!paced && counters.sent % 10_000 < burst && process.memoryUsage.rss() > rssCap) {
       counters.stoppedAtCap = true;
       return; // a safety net for the machine, reported, never reached in the runs we publish
@@ -174,10 +206,29 @@ function flood({ from, until, size, kind = "emit", rooms = [], paced = true, bur
     for (let i = 0; i < burst; i++) {
       sendOne();
       if (paced && !channel.ok) break;
+      if (window > 0 && inFlight() >= window) break;
     }
     setImmediate(step);
   };
-  at(from, step);
+  at(from, () => {
+    firstSent = counters.sent;
+    step();
+  });
+}
+
+let onProgress = null;
+
+/** Asks the primary to pass `op` to worker `index` (the progress of the receivers, to the sender). */
+function sendTo(index, op, args) {
+  rawSend({ bench: "relay", to: index, op, args: { ...args, sender: INDEX } });
+}
+
+/** A receiver: reports `field` to the sender every 5 ms until `until`. */
+function progress({ until, field, sender }) {
+  const timer = setInterval(() => {
+    sendTo(sender, "progressed", { index: INDEX, count: counters[field] });
+    if (Date.now() >= until) clearInterval(timer);
+  }, 5);
 }
 
 /** Emits a timestamp (monotonic clock, comparable across processes) `rate` times a second. */
@@ -237,6 +288,8 @@ const ops = {
   info: () => ({ index: INDEX, port, pid: process.pid }),
   serverCount: () => (io ? io.of("/").adapter.serverCount() : 0),
   sink: ({ rooms }) => addSink(rooms),
+  progress,
+  progressed: ({ index, count }) => onProgress?.(index, count),
   schedule,
   flood,
   probe,
@@ -249,10 +302,12 @@ process.on("message", async (message) => {
   if (message?.bench !== "cmd") return;
   try {
     const value = await ops[message.op](message.args ?? {});
+    if (message.id === 0) return; // relayed from another worker: no answer expected
     rawSend({ bench: "reply", id: message.id, value: value ?? null });
   } catch (error) {
     rawSend({ bench: "reply", id: message.id, error: String(error?.stack ?? error) });
   }
 });
 process.on("disconnect", () => process.exit(0));
+process.on("SIGTERM", () => process.exit(0));
 rawSend({ bench: "ready", index: INDEX, port });
