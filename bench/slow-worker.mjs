@@ -32,6 +32,7 @@ export async function drive(ctx, { size, duration }) {
   figures.fastReceived = figures.broadcasts;
   figures.stoppedAtCap = Boolean(window.workers[0][1].stoppedAtCap);
   figures.dropped = figures.hub?.messagesDropped ?? null;
+  figures.primaryAtPeak = window.atPeak;
   return figures;
 }
 

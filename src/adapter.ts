@@ -78,6 +78,11 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
       if (!peer) this.#localLog = new RecoveryLog();
     }
     peer?.register(this, this.#recovery?.retention);
+    if (peer) {
+      // The hub routes broadcasts to rooms by where their members are (issue 5).
+      this.on("create-room", (room: Room) => peer.roomAdded(nsp.name, room));
+      this.on("delete-room", (room: Room) => peer.roomRemoved(nsp.name, room));
+    }
     // socket.io 4.8.0 and 4.8.1 never call init(); later versions call it right after this constructor.
     queueMicrotask(() => {
       if (!this.#initialized) this.init();

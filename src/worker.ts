@@ -7,7 +7,7 @@ import debugModule from "debug";
 import { type ClusterMessage, type ClusterResponse, MessageType } from "socket.io-adapter";
 import { Peer, randomId } from "./peer";
 import { encode, encodeLenient } from "./protocol/codec";
-import { envelope, Kind, type Publish } from "./protocol/messages";
+import { envelope, Kind, type Publish, type Rooms } from "./protocol/messages";
 import type { Found } from "./recovery";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
 import type { Link } from "./transports/link";
@@ -20,6 +20,7 @@ export const HUB_ANSWER_DELAY = 3_000;
 /** What the peer needs of an adapter. */
 export interface PeerAdapter {
   readonly nsp: { name: string };
+  readonly rooms: Map<string, Set<string>>;
   onMessage(message: ClusterMessage): void;
   onResponse(response: ClusterResponse): void;
   /** The member `uid` left the cluster. */
@@ -28,11 +29,15 @@ export interface PeerAdapter {
   hubGone(): void;
 }
 
+type PublishFields = Omit<Publish, "sio-ipc">;
+
 /** One uid for the life of the process: the hub knows a worker by it. */
 const PROCESS_UID = randomId();
 
 export class WorkerPeer extends Peer {
   #adapters = new Map<string, Set<PeerAdapter>>();
+  /** Per namespace, the rooms with a member in this process and how many servers have them. */
+  #rooms = new Map<string, Map<string, number>>();
   #warnTimer: NodeJS.Timeout;
   #restores = new Map<string, { answer: (found: Found | null) => void; timer: NodeJS.Timeout }>();
 
@@ -54,6 +59,9 @@ export class WorkerPeer extends Peer {
       set = new Set();
       this.#adapters.set(name, set);
       this.send(envelope({ k: Kind.NAMESPACE, n: name, up: true, ...(retention ? { r: retention } : {}) }));
+      // This server reports its rooms from now on: the hub may route broadcasts to rooms.
+      this.#rooms.set(name, new Map());
+      this.send(envelope<Rooms>({ k: Kind.ROOMS, n: name, up: [] }));
     }
     set.add(adapter);
   }
@@ -61,8 +69,14 @@ export class WorkerPeer extends Peer {
   unregister(adapter: PeerAdapter): void {
     const name = adapter.nsp.name;
     const set = this.#adapters.get(name);
-    if (!set?.delete(adapter) || set.size > 0) return;
+    if (!set?.delete(adapter)) return;
+    if (set.size > 0) {
+      // Another server of this process serves the namespace: take back this one's rooms.
+      for (const room of adapter.rooms.keys()) this.roomRemoved(name, room);
+      return;
+    }
     this.#adapters.delete(name);
+    this.#rooms.delete(name);
     this.send(envelope({ k: Kind.NAMESPACE, n: name, up: false }));
     if (this.#adapters.size === 0) {
       // No server left in this process: release the channel so that the process may exit.
@@ -82,9 +96,42 @@ export class WorkerPeer extends Peer {
     const d = encode(message, "message");
     // A volatile broadcast says so, so that a link toward a backlogged worker drops it first.
     const volatile = message.type === MessageType.BROADCAST && message.data.opts.flags?.volatile === true;
-    if (!log) return this.send(envelope<Publish>(volatile ? { k: Kind.PUBLISH, d, v: 1 } : { k: Kind.PUBLISH, d }));
-    const logged = { k: Kind.PUBLISH, d, o: log.offset, n: message.nsp, ...(volatile ? { v: 1 as const } : {}) };
-    this.send(envelope<Publish>(log.only ? { ...logged, l: 1 } : logged));
+    const fields: PublishFields = volatile ? { k: Kind.PUBLISH, d, v: 1 } : { k: Kind.PUBLISH, d };
+    if (message.type === MessageType.BROADCAST) {
+      // The hub routes a broadcast to rooms by them; not one with acks, which every server answers.
+      if (message.data.requestId === undefined && message.data.opts.rooms.length > 0) {
+        fields.n = message.nsp;
+        fields.r = message.data.opts.rooms;
+      }
+    } else if (message.type === MessageType.SOCKETS_JOIN) {
+      fields.n = message.nsp;
+      fields.j = message.data.rooms;
+    }
+    if (log) {
+      fields.o = log.offset;
+      fields.n = message.nsp;
+      if (log.only) fields.l = 1;
+    }
+    this.send(envelope<Publish>(fields));
+  }
+
+  /** A room of `nsp` got its first member in this process: the hub routes its broadcasts here. */
+  roomAdded(nsp: string, room: string): void {
+    const counts = this.#rooms.get(nsp);
+    if (!counts) return;
+    const count = counts.get(room) ?? 0;
+    counts.set(room, count + 1);
+    if (count === 0) this.send(envelope<Rooms>({ k: Kind.ROOMS, n: nsp, up: [room] }));
+  }
+
+  /** A room of `nsp` lost its last member in this process. */
+  roomRemoved(nsp: string, room: string): void {
+    const counts = this.#rooms.get(nsp);
+    const count = counts?.get(room);
+    if (!counts || count === undefined) return;
+    if (count > 1) return void counts.set(room, count - 1);
+    counts.delete(room);
+    this.send(envelope<Rooms>({ k: Kind.ROOMS, n: nsp, down: [room] }));
   }
 
   /** Hands a disconnected client's session to the hub (connection state recovery). */
@@ -128,6 +175,12 @@ export class WorkerPeer extends Peer {
     const adapters = this.#adapters.get(message.nsp);
     if (!adapters) return debug("[%s] ignore a message for namespace %s, not served here", this.uid, message.nsp);
     for (const adapter of adapters) adapter.onMessage(message);
+    if (message.type === MessageType.SOCKETS_JOIN) {
+      // The hub counted the joined rooms as present here until told otherwise: tell it.
+      const counts = this.#rooms.get(message.nsp);
+      const down = counts ? message.data.rooms.filter((room) => !counts.has(room)) : [];
+      if (down.length > 0) this.send(envelope<Rooms>({ k: Kind.ROOMS, n: message.nsp, down }));
+    }
   }
 
   protected onClusterResponse(response: ClusterResponse): void {

@@ -87,6 +87,7 @@ function snapshot() {
     t: Date.now(),
     cpu: process.cpuUsage(),
     rss: process.memoryUsage.rss(),
+    memory: process.memoryUsage(),
     maxRss: process.resourceUsage().maxRSS * 1024,
     hub: hub ? hub.stats() : null,
   };
@@ -132,9 +133,13 @@ const ctx = {
     await Promise.all(workers.map((w) => w.cmd("schedule", { times })));
     const primary = [];
     let peakRss = 0;
+    let atPeak = null;
     const sampler = sampleRss
       ? setInterval(() => {
-          peakRss = Math.max(peakRss, process.memoryUsage.rss());
+          const rss = process.memoryUsage.rss();
+          if (rss <= peakRss) return;
+          peakRss = rss;
+          atPeak = process.memoryUsage();
         }, 20)
       : null;
     for (const time of times) {
@@ -142,7 +147,7 @@ const ctx = {
       primary.push(snapshot());
     }
     if (sampler) clearInterval(sampler);
-    return { primary, workers: await Promise.all(gathered), peakRss };
+    return { primary, workers: await Promise.all(gathered), peakRss, atPeak };
   },
   /** Starts the client process: `perWorker` socket.io-client sockets connected to each worker. */
   async clients(options) {

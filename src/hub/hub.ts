@@ -2,7 +2,8 @@
  * Routing between the members of the cluster. The hub knows links and members, never transports:
  * a link is a worker, a helper, the primary's own emitter or a Unix socket connection alike.
  *
- * - PUBLISH from any member goes to every server on another link, as is (never re-encoded).
+ * - PUBLISH from any member goes to every server on another link, as is (never re-encoded); a
+ *   broadcast to rooms skips the servers that report their rooms (ROOMS) and have none of them.
  * - RESPONSE goes to the one member it is addressed to.
  * - When a link closes, every other member hears at once that its members LEFT: requests waiting on
  *   them settle without waiting for a heartbeat timeout.
@@ -19,7 +20,9 @@ import {
   MESSAGE_SOURCE,
   type Namespace,
   PROTOCOL_VERSION,
+  type Publish,
   type Role,
+  type Rooms,
   reportVersionSkew,
   unbatch,
 } from "../protocol/messages";
@@ -43,6 +46,8 @@ export class Hub {
   #serverLinks: Link[] = [];
   /** Links with at least one emitter member: they follow namespace events. */
   #emitterLinks: Link[] = [];
+  /** For servers that report their rooms: per link, per namespace, the rooms with a member there. */
+  #rooms = new Map<Link, Map<string, Set<string>>>();
   #counters = new Counters();
   #recovery = new RecoveryLog();
   #closed = false;
@@ -127,6 +132,8 @@ export class Hub {
         return this.#respond(link, env, env.to, env.d.length);
       case Kind.NAMESPACE:
         return this.#namespace(link, env);
+      case Kind.ROOMS:
+        return this.#updateRooms(link, env);
       case Kind.SESSION:
         return this.#recovery.save(env.n, env.pid, env.d);
       case Kind.RESTORE: {
@@ -165,14 +172,43 @@ export class Hub {
     this.#deliver(link, envelope({ k: Kind.WELCOME, servers }), 0);
   }
 
-  #publish(origin: Link, message: Envelope, bytes: number): void {
+  #publish(origin: Link, message: Publish, bytes: number): void {
+    const { r: rooms, j: joined, n: nsp } = message;
     let count = 0;
     for (const link of this.#serverLinks) {
       if (link === origin) continue;
+      const present = nsp === undefined ? undefined : this.#rooms.get(link)?.get(nsp);
+      if (present !== undefined) {
+        if (rooms !== undefined && !rooms.some((room) => present.has(room))) {
+          this.#counters.broadcastsFiltered++;
+          continue;
+        }
+        // Until the server says which of them it really has (ROOMS after the join), it may have all.
+        if (joined !== undefined) for (const room of joined) present.add(room);
+      }
       this.#deliver(link, message, bytes);
       count++;
     }
     debug("forward a message of %d chars from %s to %d links", bytes, origin.name, count);
+  }
+
+  #updateRooms(link: Link, message: Rooms): void {
+    const members = this.#links.get(link);
+    if (!members || ![...members].some((m) => m.role === "server")) {
+      return this.#reject(link, "ROOMS from a link with no server");
+    }
+    let byNamespace = this.#rooms.get(link);
+    if (!byNamespace) {
+      byNamespace = new Map();
+      this.#rooms.set(link, byNamespace);
+    }
+    let present = byNamespace.get(message.n);
+    if (!present) {
+      present = new Set();
+      byNamespace.set(message.n, present);
+    }
+    if (message.up) for (const room of message.up) present.add(room);
+    if (message.down) for (const room of message.down) present.delete(room);
   }
 
   #respond(origin: Link, message: Envelope, to: string, bytes: number): void {
@@ -190,7 +226,10 @@ export class Hub {
     if (!server) return this.#reject(link, "NAMESPACE from a link with no server");
     if (message.r !== undefined) this.#recovery.setRetention(message.n, message.r);
     if (message.up) server.namespaces.add(message.n);
-    else server.namespaces.delete(message.n);
+    else {
+      server.namespaces.delete(message.n);
+      this.#rooms.get(link)?.delete(message.n);
+    }
     const relayed = envelope<Namespace>({ k: Kind.NAMESPACE, uid: server.uid, n: message.n, up: message.up });
     for (const emitterLink of this.#emitterLinks) this.#deliver(emitterLink, relayed, 0);
   }
@@ -205,6 +244,7 @@ export class Hub {
     const members = this.#links.get(link);
     if (!members) return;
     this.#links.delete(link);
+    this.#rooms.delete(link);
     this.#serverLinks = this.#serverLinks.filter((l) => l !== link);
     this.#emitterLinks = this.#emitterLinks.filter((l) => l !== link);
     if (this.#closed) return;

@@ -21,6 +21,11 @@ export interface HubStats extends RecoveryStats {
    * the transport's cap (16 MiB over IPC), or 1 MiB for a volatile broadcast.
    */
   messagesOverflowed: number;
+  /**
+   * Copies of broadcasts to rooms not sent to a server that has no member of those rooms (a server
+   * that reports its rooms: every worker of this version).
+   */
+  broadcastsFiltered: number;
   /** Messages on the channel that are not ours (e.g. from @socket.io/sticky), left alone. */
   messagesIgnored: number;
   /** Messages of ours that were malformed or of another protocol version, dropped. */
@@ -32,6 +37,7 @@ export class Counters {
   bytesRouted = 0;
   messagesDropped = 0;
   messagesOverflowed = 0;
+  broadcastsFiltered = 0;
   messagesIgnored = 0;
   messagesRejected = 0;
 }

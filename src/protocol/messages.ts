@@ -40,6 +40,13 @@ export const Kind = {
    * one parse instead of one per envelope). Unpacked by the receiving link; never nested.
    */
   BATCH: 10,
+  /**
+   * server -> hub: rooms of namespace `n` that gained their first (`up`) or lost their last (`down`)
+   * member in this process. The first ROOMS of a namespace (sent right after NAMESPACE) says that the
+   * server reports its rooms: from then on, the hub sends it a broadcast to rooms (a PUBLISH with
+   * `r`) only if it has a member of one of them.
+   */
+  ROOMS: 11,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -77,6 +84,17 @@ export interface Publish extends Base {
   l?: 1;
   /** A volatile broadcast: toward a backlogged member it is dropped first (see transports/ipc.ts). */
   v?: 1;
+  /**
+   * A broadcast (without acks) to these rooms of namespace `n`: the hub sends it only to servers
+   * that report a member of one of them, or that do not report their rooms.
+   */
+  r?: string[];
+  /**
+   * A SOCKETS_JOIN of namespace `n` that adds these rooms: the hub counts them as present on every
+   * server it forwards the join to, until each server reports (ROOMS) which it really has, so that
+   * a broadcast sent right after the join is not filtered out.
+   */
+  j?: string[];
 }
 
 export interface Response extends Base {
@@ -127,6 +145,13 @@ export interface Left extends Base {
   uid: string;
 }
 
+export interface Rooms extends Base {
+  k: typeof Kind.ROOMS;
+  n: string;
+  up?: string[];
+  down?: string[];
+}
+
 /**
  * Envelopes of one tick. An item that is a string is the payload `d` of a PUBLISH with no other
  * field (the common broadcast: 20 bytes less per message); any other item is a whole envelope.
@@ -136,7 +161,18 @@ export interface Batch extends Base {
   b: (string | Exclude<Envelope, Batch>)[];
 }
 
-export type Envelope = Hello | Welcome | Publish | Response | Namespace | Left | Session | Restore | Restored | Batch;
+export type Envelope =
+  | Hello
+  | Welcome
+  | Publish
+  | Response
+  | Namespace
+  | Left
+  | Session
+  | Restore
+  | Restored
+  | Rooms
+  | Batch;
 
 /** The item that stands for `message` in a BATCH: the bare payload of a plain PUBLISH, else the envelope. */
 export function batchItem(message: Exclude<Envelope, Batch>): string | Exclude<Envelope, Batch> {
@@ -144,7 +180,9 @@ export function batchItem(message: Exclude<Envelope, Batch>): string | Exclude<E
     message.o === undefined &&
     message.v === undefined &&
     message.l === undefined &&
-    message.n === undefined
+    message.n === undefined &&
+    message.r === undefined &&
+    message.j === undefined
     ? message.d
     : message;
 }
@@ -214,6 +252,11 @@ export function checkEnvelope(message: Record<string, unknown>): string | null {
     case Kind.PUBLISH:
       if (!isString(message.d)) return "PUBLISH without a string payload";
       if (message.v !== undefined && message.v !== 1) return "PUBLISH with a bad volatile flag";
+      if (message.r !== undefined || message.j !== undefined) {
+        if (!isString(message.n)) return "PUBLISH with rooms but no namespace";
+        if (message.r !== undefined && !isStringArray(message.r)) return "PUBLISH with bad rooms";
+        if (message.j !== undefined && !isStringArray(message.j)) return "PUBLISH with bad joined rooms";
+      }
       if (message.o === undefined) return null;
       if (!isString(message.o) || !isString(message.n)) return "PUBLISH with a bad offset or namespace";
       return message.l === undefined || message.l === 1 ? null : "PUBLISH with a bad log flag";
@@ -236,6 +279,12 @@ export function checkEnvelope(message: Record<string, unknown>): string | null {
       return Array.isArray(message.log) && message.log.every(isString) ? null : "RESTORED with a bad log";
     case Kind.LEFT:
       return isString(message.uid) ? null : "LEFT without a uid";
+    case Kind.ROOMS:
+      if (!isString(message.n)) return "ROOMS without a namespace";
+      return (message.up === undefined || isStringArray(message.up)) &&
+        (message.down === undefined || isStringArray(message.down))
+        ? null
+        : "ROOMS with bad lists";
     case Kind.BATCH:
       // Each item is checked by its receiver, as if it had come alone; a batch in a batch never is.
       return Array.isArray(message.b) &&

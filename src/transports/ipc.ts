@@ -140,7 +140,10 @@ export class IpcLink implements Link {
     this.#queuedBytes += size;
     // The first envelope of a tick schedules the send: a microtask runs after every message event
     // of the chunk being read (Node emits them with process.nextTick), before any I/O.
-    if (this.#batch.length === 1) queueMicrotask(this.#flush);
+    // A ROOMS leaves at once, with what is queued before it: the hub then knows of a join before
+    // anything the worker does next (acknowledging it to the client, for one) can be seen.
+    if (message.k === Kind.ROOMS) this.#send();
+    else if (this.#batch.length === 1) queueMicrotask(this.#flush);
     else if (this.#batch.length >= MAX_BATCH_ENVELOPES || this.#batchBytes >= MAX_BATCH_BYTES) this.#send();
   }
 

@@ -281,6 +281,7 @@ t.test("stats() counts workers, helpers, messages and bytes", async (t) => {
     messagesQueued: 0,
     messagesDropped: 0,
     messagesOverflowed: 0,
+    broadcastsFiltered: 0,
     messagesIgnored: 0,
     messagesRejected: 0,
     recoverySessions: 0,

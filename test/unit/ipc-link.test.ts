@@ -230,3 +230,15 @@ t.test("close() sends what the tick queued, then drops what comes after", async 
   await tick();
   t.equal(peer.sent.length, 1);
 });
+
+t.test("a ROOMS leaves at once, with what was queued before it, in order", async (t) => {
+  const peer = new FakePeer();
+  const link = new IpcLink(peer, "worker", "w1");
+  link.send(publish("before"));
+  link.send(envelope({ k: Kind.ROOMS, n: "/", up: ["r"] }));
+  t.equal(peer.sent.length, 1, "written within the tick");
+  t.same(received(peer), [publish("before"), envelope({ k: Kind.ROOMS, n: "/", up: ["r"] })]);
+  link.send(publish("after"));
+  await tick();
+  t.same(received(peer).slice(2), [publish("after")]);
+});
