@@ -14,7 +14,6 @@ const output = process.argv[3] ?? fileURLToPath(new URL("./results/chart.svg", i
 /** The measures drawn, in order, when the run has them: [scenario prefix, measure]. */
 const CHOSEN = [
   ["S1 broadcast 100 B", "messages/s at each receiver"],
-  ["S1 broadcast 100 B", "deliveries dropped by the hub (receivers too slow)"],
   ["S1 broadcast 10240 B", "messages/s at each receiver"],
   ["S1 broadcast 100 B", "CPU per message, all processes"],
   ["S1 broadcast 100 B", "CPU per message, primary"],
