@@ -3,7 +3,8 @@
  * `child_process.fork()` (seen from the primary), or `process` itself (seen from a worker). All
  * have `send(message, callback)` and the `message`, `disconnect` and `exit` events.
  *
- * Envelopes sent in one tick leave as one IPC message (a BATCH), so that a burst of broadcasts
+ * An envelope sent on an idle link leaves at once; while earlier ones are being written, the
+ * envelopes of one tick leave together as one IPC message (a BATCH), so that a burst of broadcasts
  * costs one write and one parse per destination instead of one per envelope (issue 5: the write
  * syscall was 55 % of the primary's time). Order is kept: a batch holds the envelopes in the order
  * they were sent, and batches leave in order.
@@ -138,11 +139,12 @@ export class IpcLink implements Link {
     this.#batchBytes += size;
     this.#queued++;
     this.#queuedBytes += size;
-    // The first envelope of a tick schedules the send: a microtask runs after every message event
-    // of the chunk being read (Node emits them with process.nextTick), before any I/O.
+    // An envelope on an idle link leaves at once: a lone request or answer waits for nothing. While
+    // earlier ones are still being written, envelopes wait for the end of the tick (a microtask runs
+    // after every message event of the chunk being read: Node emits them with process.nextTick).
     // A ROOMS leaves at once, with what is queued before it: the hub then knows of a join before
     // anything the worker does next (acknowledging it to the client, for one) can be seen.
-    if (message.k === Kind.ROOMS) this.#send();
+    if (message.k === Kind.ROOMS || this.#queued === 1) this.#send();
     else if (this.#batch.length === 1) queueMicrotask(this.#flush);
     else if (this.#batch.length >= MAX_BATCH_ENVELOPES || this.#batchBytes >= MAX_BATCH_BYTES) this.#send();
   }

@@ -34,22 +34,26 @@ function received(peer: FakePeer): unknown[] {
   return peer.sent.flatMap((m) => ((m as Envelope).k === Kind.BATCH ? unbatch(m as never) : [m]));
 }
 
-t.test("envelopes sent in one tick leave as one BATCH, in order", async (t) => {
+t.test("on a busy link, envelopes sent in one tick leave as one BATCH, in order", async (t) => {
   const peer = new FakePeer();
   const link = new IpcLink(peer, "worker", "w1");
+  link.send(publish("first"));
+  t.same(peer.sent, [publish("first")], "an envelope on an idle link leaves at once");
   link.send(publish("a"));
   link.send(envelope({ k: Kind.LEFT, uid: "s2" }));
   link.send(publish("b"));
-  t.equal(peer.sent.length, 0, "nothing is written within the tick");
-  t.equal(link.queued, 3);
+  t.equal(peer.sent.length, 1, "while it is being written, the others wait for the end of the tick");
+  t.equal(link.queued, 4);
   await tick();
-  t.equal(peer.sent.length, 1, "one IPC message");
-  t.same(peer.sent[0], envelope({ k: Kind.BATCH, b: ["a", { "sio-ipc": 1, k: Kind.LEFT, uid: "s2" }, "b"] }));
-  t.same(received(peer), [publish("a"), envelope({ k: Kind.LEFT, uid: "s2" }), publish("b")]);
-  t.equal(link.queued, 3, "still queued until the channel wrote them");
+  t.equal(peer.sent.length, 2, "then leave as one IPC message");
+  t.same(peer.sent[1], envelope({ k: Kind.BATCH, b: ["a", { "sio-ipc": 1, k: Kind.LEFT, uid: "s2" }, "b"] }));
+  t.same(received(peer), [publish("first"), publish("a"), envelope({ k: Kind.LEFT, uid: "s2" }), publish("b")]);
+  t.equal(link.queued, 4, "still queued until the channel wrote them");
   peer.drain();
   t.equal(link.queued, 0);
   t.equal(link.queuedBytes, 0);
+  link.send(publish("idle again"));
+  t.equal(peer.sent.length, 3, "once written, the link is idle again");
 });
 
 t.test("an envelope alone in its tick leaves as itself", async (t) => {
@@ -77,9 +81,9 @@ t.test("a batch is sent early when it is full, and order holds across batches", 
   const link = new IpcLink(peer, "worker", "w1");
   const count = MAX_BATCH_ENVELOPES + 10;
   for (let i = 0; i < count; i++) link.send(publish(String(i)));
-  t.equal(peer.sent.length, 1, "the full batch left at once");
+  t.equal(peer.sent.length, 2, "the first alone, then the full batch at once");
   await tick();
-  t.equal(peer.sent.length, 2);
+  t.equal(peer.sent.length, 3);
   t.same(
     received(peer).map((m) => (m as { d: string }).d),
     Array.from({ length: count }, (_, i) => String(i)),
@@ -201,19 +205,20 @@ t.test("a send that fails or throws drops the whole batch, counted once per enve
   link.onDropped((_error, count) => dropped.push(count));
   link.send(publish("a"));
   link.send(publish("b"));
-  await tick();
-  peer.drain(new Error("EPIPE"));
-  t.same(dropped, [2]);
-  peer.throwOnSend = true;
   link.send(publish("c"));
   await tick();
-  t.same(dropped, [2, 1]);
+  peer.drain(new Error("EPIPE"));
+  t.same(dropped, [1, 2], "the first alone, then the batch of two");
+  peer.throwOnSend = true;
+  link.send(publish("d"));
+  t.same(dropped, [1, 2, 1]);
   t.equal(link.queued, 0);
   peer.throwOnSend = false;
+  link.send(publish("e"));
   peer.connected = false;
-  link.send(publish("d"));
+  link.send(publish("f"));
   await tick();
-  t.same(dropped, [2, 1, 1], "a peer that disconnected within the tick");
+  t.same(dropped, [1, 2, 1, 1], "a peer that disconnected within the tick");
 });
 
 t.test("close() sends what the tick queued, then drops what comes after", async (t) => {
@@ -234,11 +239,12 @@ t.test("close() sends what the tick queued, then drops what comes after", async 
 t.test("a ROOMS leaves at once, with what was queued before it, in order", async (t) => {
   const peer = new FakePeer();
   const link = new IpcLink(peer, "worker", "w1");
+  link.send(publish("busy"));
   link.send(publish("before"));
   link.send(envelope({ k: Kind.ROOMS, n: "/", up: ["r"] }));
-  t.equal(peer.sent.length, 1, "written within the tick");
-  t.same(received(peer), [publish("before"), envelope({ k: Kind.ROOMS, n: "/", up: ["r"] })]);
+  t.equal(peer.sent.length, 2, "written within the tick, though the link is busy");
+  t.same(received(peer), [publish("busy"), publish("before"), envelope({ k: Kind.ROOMS, n: "/", up: ["r"] })]);
   link.send(publish("after"));
   await tick();
-  t.same(received(peer).slice(2), [publish("after")]);
+  t.same(received(peer).slice(3), [publish("after")]);
 });
