@@ -84,7 +84,7 @@ t.test(
 
     t.test("client acknowledgements from every instance", async (t) => {
       const clients = await Promise.all(trio.map((i) => pm2.connect(i)));
-      clients.forEach((s, n) => s.on("question", (callback) => callback(`answer ${n}`)));
+      for (const [n, s] of clients.entries()) s.on("question", (callback) => callback(`answer ${n}`));
       const answers = await ev(trio[0], `return await io.timeout(5000).emitWithAck("question")`);
       t.same([...answers].sort(), ["answer 0", "answer 1", "answer 2"]);
       for (const s of clients) s.disconnect();
