@@ -31,6 +31,8 @@ export interface Instance {
   pid: number;
   instance: number;
   port: number;
+  /** Date.now() in the instance when it started listening. */
+  readyAt: number;
 }
 
 interface Tap {
@@ -138,6 +140,40 @@ export class Pm2Run {
       ms,
     );
     return found;
+  }
+
+  /**
+   * Waits for an instance of `app` that is not one of `known` to listen, by watching the ready
+   * directory only (no `pm2 jlist`, which takes a while): for measuring restarts.
+   */
+  async waitForNewInstance(app: string, known: number[], ms = 20_000): Promise<Instance> {
+    let found: Instance | undefined;
+    await until(
+      () => {
+        found = this.listening(app).find((i) => !known.includes(i.pid));
+        return found !== undefined;
+      },
+      `a new instance of ${app}`,
+      ms,
+    );
+    return found!;
+  }
+
+  /** The instances of `app` alive and listening, from the ready directory only (fast, no CLI). */
+  listening(app: string): Instance[] {
+    const found: Instance[] = [];
+    for (const file of readdirSync(this.readyDir(app))) {
+      if (!file.endsWith(".json")) continue;
+      const instance: Instance = JSON.parse(readFileSync(join(this.readyDir(app), file), "utf8"));
+      this.#pids.add(instance.pid);
+      if (isProcessAlive(instance.pid)) found.push(instance);
+    }
+    return found;
+  }
+
+  /** The pid of the worker that runs the hub of `group` (from its lock file). */
+  hubPid(group: string): number {
+    return Number.parseInt(readFileSync(join(this.home, "sio-ipc", `${group}.lock`), "utf8"), 10);
   }
 
   /** Runs `code` as the body of an async function (io, ctx, require) in an instance. */
