@@ -1,15 +1,16 @@
 /**
  * The hub of a PM2 group: the routing core (hub/hub.ts) run by the one worker that won the
  * election, its links being the Unix-socket connections of every worker of the group (its own
- * included). Winning means creating the lock file; the winner then replaces any stale socket file
- * and listens. It keeps the lock while it is the hub, and steps down (closes every connection, so
+ * included). Winning means creating the lock file; the winner then listens, and puts its socket
+ * in place of any stale socket file. It keeps the lock while it is the hub, and steps down (closes every connection, so
  * that the workers elect again) if its socket file is removed or replaced by another process.
  */
-import { chmodSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, renameSync, statSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import debugModule from "debug";
 import { Hub } from "../hub/hub";
 import type { HubStats } from "../hub/stats";
+import { randomId } from "../peer";
 import { type UnixSocketLimits, UnixSocketLink } from "../transports/unix-socket";
 import type { GroupPaths } from "./directory";
 import { createLock, isStale, readLock, removeLock } from "./lock";
@@ -18,16 +19,6 @@ const debug = debugModule("socket.io-ipc-adapter:pm2");
 
 /** How often (ms) the hub checks that the socket file is still its own. */
 export const SOCKET_CHECK_INTERVAL = 500;
-
-const errno = (error: unknown) => (error as NodeJS.ErrnoException).code;
-
-function unlinkIfExists(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (error) {
-    if (errno(error) !== "ENOENT") throw error;
-  }
-}
 
 /**
  * Takes the lock if it is free or stale. Call it only after a connection to the socket was
@@ -104,20 +95,23 @@ export class SocketHub {
   }
 
   #listen(): Promise<boolean> {
+    // libuv unlinks a listening socket's path when the server closes: a hub that steps down would
+    // remove its successor's file. So listen on a name of our own, then rename it into place (which
+    // also replaces, atomically, a stale socket file left by a hub that died).
+    const temporary = `${this.paths.socket}.${process.pid}.${randomId()}`;
     return new Promise((resolve) => {
-      // The lock is ours: a socket file left there is stale (its hub is gone).
-      unlinkIfExists(this.paths.socket);
       this.#server.once("error", (error) => {
-        debug("cannot listen on %s: %s", this.paths.socket, error.message);
+        debug("cannot listen on %s: %s", temporary, error.message);
         this.close();
         resolve(false);
       });
       // exclusive: in a cluster worker (PM2 cluster mode), listen() is otherwise handed to the
       // cluster primary, PM2's daemon, which would share the handle instead of binding it here.
-      this.#server.listen({ path: this.paths.socket, exclusive: true }, () => {
+      this.#server.listen({ path: temporary, exclusive: true }, () => {
         try {
           // The directory (0700) keeps other users out already; this is belt and braces.
-          chmodSync(this.paths.socket, 0o600);
+          chmodSync(temporary, 0o600);
+          renameSync(temporary, this.paths.socket);
           this.#socketIno = statSync(this.paths.socket).ino;
         } catch (error) {
           debug("lost %s right after listening: %s", this.paths.socket, (error as Error).message);
