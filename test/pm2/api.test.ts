@@ -2,7 +2,7 @@
 // code unchanged (`io.adapter(createAdapter())`): the adapter detects PM2 by itself.
 import t from "tap";
 import { type Instance, startPm2 } from "../helpers/pm2";
-import { collect, once } from "../helpers/wait";
+import { collect, once, until } from "../helpers/wait";
 
 t.test(
   "PM2 cluster mode, 3 instances and 2 instances of another app on one daemon",
@@ -94,11 +94,15 @@ t.test(
       const clients = await Promise.all(trio.map((i) => pm2.connect(i)));
       const target = clients[2];
       const { id } = await target.emitWithAck("whoami");
+      // Asked from one instance, checked from another: the two travel on different links, with no
+      // order between them, so the check waits for the effect.
+      const inVip = () => ev(trio[1], `return (await io.in("vip").fetchSockets()).map((s) => s.id)`);
       await ev(trio[0], `io.in(${JSON.stringify(id)}).socketsJoin("vip"); return true`);
-      const rooms = await ev(trio[1], `return (await io.in("vip").fetchSockets()).map((s) => s.id)`);
-      t.same(rooms, [id], "the remote socket joined");
+      await until(async () => (await inVip()).length === 1, "the remote socket to join");
+      t.same(await inVip(), [id], "the remote socket joined");
       await ev(trio[1], `io.in("vip").socketsLeave("vip"); return true`);
-      t.same(await ev(trio[0], `return (await io.in("vip").fetchSockets()).length`), 0, "and left");
+      await until(async () => (await inVip()).length === 0, "it to leave");
+      t.pass("and left");
       const gone = once(target, "disconnect", 10_000);
       await ev(trio[0], `io.in(${JSON.stringify(id)}).disconnectSockets(true); return true`);
       t.equal((await gone)[0], "io server disconnect");
@@ -123,12 +127,15 @@ t.test(
        s.emit("direct", "hi"); s.join("fetched"); return true`,
       );
       t.same(await pinged, ["hi"], "RemoteSocket.emit");
-      t.same(await ev(trio[0], `return (await io.in("fetched").fetchSockets()).map((s) => s.id)`), [ids[1]]);
+      const inFetched = () => ev(trio[0], `return (await io.in("fetched").fetchSockets()).map((s) => s.id)`);
+      await until(async () => (await inFetched()).length === 1, "RemoteSocket.join to take effect");
+      t.same(await inFetched(), [ids[1]], "RemoteSocket.join");
       await ev(
         trio[2],
         `const [s] = await io.in(${JSON.stringify(ids[1])}).fetchSockets(); s.leave("fetched"); return true`,
       );
-      t.same(await ev(trio[0], `return (await io.in("fetched").fetchSockets()).length`), 0, "RemoteSocket.leave");
+      await until(async () => (await inFetched()).length === 0, "RemoteSocket.leave to take effect");
+      t.pass("RemoteSocket.leave");
       const gone = once(remote, "disconnect", 10_000);
       await ev(
         trio[0],
