@@ -63,12 +63,12 @@ export class Pm2Run {
   }
 
   /** Runs the pm2 CLI and returns its stdout. */
-  cli(args: string[], timeout = 30_000): Promise<string> {
+  cli(args: string[], timeout = 30_000, env: Record<string, string> = {}): Promise<string> {
     return new Promise((resolve, reject) => {
       execFile(
         process.execPath,
         [PM2_BIN, ...args],
-        { env: this.#env, cwd: this.home, timeout },
+        { env: { ...this.#env, ...env }, cwd: this.home, timeout },
         (error, stdout, stderr) => {
           if (error) reject(Object.assign(error, { stdout, stderr }));
           else resolve(stdout);
