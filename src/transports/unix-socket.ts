@@ -35,12 +35,14 @@ export const FRAME_HEADER_SIZE = 4;
 export const MAX_FRAME_SIZE = 64 * 1024 * 1024;
 
 /**
- * The per-connection cap on bytes written and not yet taken by the peer (8 MiB). Once a connection
- * holds this much, data envelopes (PUBLISH, RESPONSE) to it are dropped and counted until it
- * drains; control envelopes (HELLO, WELCOME, NAMESPACE, LEFT: a few bytes each, and membership
- * depends on them) always go. The memory a slow peer can hold is thus this cap plus one frame.
+ * The per-connection cap on bytes written and not yet taken by the peer (16 MiB, some 60,000
+ * broadcasts of 250 bytes). Once a connection holds this much, data envelopes (PUBLISH, RESPONSE)
+ * to it are dropped and counted until it drains, and the process gets one warning
+ * (SIO_IPC_QUEUE_OVERFLOW); control envelopes (HELLO, WELCOME, NAMESPACE, LEFT: a few bytes each,
+ * and membership depends on them) always go. The memory a slow peer can hold is thus this cap plus
+ * one frame.
  */
-export const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
 /** Counters of the Unix-socket transport in this process, for all its connections. */
 export interface UnixSocketStats {
@@ -67,6 +69,18 @@ export class FrameError extends Error {
     super(message);
     this.name = "FrameError";
   }
+}
+
+let warnedOverflow = false;
+
+/** One process warning for the first overflow: a count in a debug log is easy to miss. */
+function warnOverflow(cap: number): void {
+  if (warnedOverflow) return;
+  warnedOverflow = true;
+  process.emitWarning(
+    `socket.io-ipc-adapter: a peer reads more slowly than messages arrive; over ${cap} unsent bytes on its Unix socket, broadcasts and responses to it are dropped (see DEBUG=socket.io-ipc-adapter:unix-socket). Emit less at once, or check that no process is stuck.`,
+    { code: "SIO_IPC_QUEUE_OVERFLOW" },
+  );
 }
 
 /** Encodes one envelope as a frame. Returns null if it would exceed MAX_FRAME_SIZE. */
@@ -235,6 +249,7 @@ export class UnixSocketLink implements Link {
     }
     const control = message.k !== Kind.PUBLISH && message.k !== Kind.RESPONSE;
     if (!control && this.#socket.writableLength >= this.#maxQueuedBytes) {
+      warnOverflow(this.#maxQueuedBytes);
       return this.#drop(message, `${this.name} holds ${this.#socket.writableLength} unsent bytes`);
     }
     const frame = encodeFrame(message, this.#maxFrameSize);

@@ -146,12 +146,19 @@ t.test("a slow reader: data over the cap is dropped and counted, control envelop
   writer.onDropped((e) => dropped.push(e));
   const chunk = "y".repeat(16 * 1024);
   const before = unixSocketStats().framesDropped;
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }) => warnings.push(w.code!);
+  process.on("warning", onWarning);
+  t.teardown(() => {
+    process.off("warning", onWarning);
+  });
   for (let i = 0; i < 2_000; i++) writer.send(publish(chunk));
   await until(() => a.writableLength > 0, "the queue to hold data");
   // Another tick, so that the corked writes of the first one reached the socket.
   await new Promise((resolve) => setImmediate(resolve));
   for (let i = 0; i < 100; i++) writer.send(publish(chunk));
   t.ok(writer.dropped > 0, `dropped ${writer.dropped} envelopes`);
+  t.same(warnings, ["SIO_IPC_QUEUE_OVERFLOW"], "one process warning");
   t.equal(unixSocketStats().framesDropped - before, writer.dropped);
   t.ok(a.writableLength < 64 * 1024 + 2_000 * (chunk.length + 40), "the queue stays bounded");
   const queued = a.writableLength;
