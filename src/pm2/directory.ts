@@ -90,9 +90,15 @@ export function ensurePrivateDirectory(directory: string): void {
 /**
  * The paths of `group`: in the first candidate directory whose socket path fits in
  * {@link MAX_SOCKET_PATH} bytes. The directory is created and checked here; throws an
- * IpcAdapterError when it is not private, or when no candidate is short enough.
+ * IpcAdapterError when it is not private, when no candidate is short enough, or on Windows.
  */
 export function resolveGroupPaths(group: string, env: NodeJS.ProcessEnv = process.env): GroupPaths {
+  /* c8 ignore next 5: Node has no Unix sockets on Windows (net paths there are named pipes) */
+  if (process.platform === "win32") {
+    fail(
+      "socket.io-ipc-adapter: PM2 mode needs Unix sockets, which Node does not offer on Windows; pass createAdapter({ pm2: false }) to run each instance alone",
+    );
+  }
   const stem = groupFileName(group);
   for (const directory of candidateDirectories(env)) {
     const socket = join(directory, `${stem}.sock`);
