@@ -15,10 +15,15 @@ import {
   type ClusterResponse,
   MessageType,
   type Room,
+  type Session,
 } from "socket.io-adapter";
+import { RecoveryLog } from "./hub/recovery";
 import { type AdapterOptions, type ResolvedAdapterOptions, resolveAdapterOptions } from "./options";
 import { randomId } from "./peer";
+import { encode, encodeLenient } from "./protocol/codec";
 import { EMITTER_UID_PREFIX } from "./protocol/messages";
+import { AdapterRecovery } from "./recovery";
+import { Requests } from "./requests";
 import { acquireWorkerPeer, type PeerAdapter, type WorkerPeer } from "./worker";
 
 /** The members of ClusterAdapterWithHeartbeat (socket.io-adapter 2.5) that it keeps private. */
@@ -29,28 +34,6 @@ interface HeartbeatInternals {
 
 const RESOLVED = Promise.resolve() as Promise<never>;
 
-interface PendingRequest {
-  missing: Set<string>;
-  answers: unknown[];
-  timer: NodeJS.Timeout;
-  finish(error: Error | null): void;
-}
-
-interface AckServer {
-  /** The number of clients the server sent the packet to; null until it says. */
-  clients: number | null;
-  acks: number;
-  done: boolean;
-}
-
-interface AckRequest {
-  servers: Map<string, AckServer>;
-  pending: number;
-  clientCountCallback: (clientCount: number) => void;
-  ack: (...args: unknown[]) => void;
-  timer: NodeJS.Timeout;
-}
-
 function encodeOptions(opts: BroadcastOptions) {
   return { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} };
 }
@@ -60,9 +43,12 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
   #opts: ResolvedAdapterOptions;
   #peer: WorkerPeer | null;
   #internals: HeartbeatInternals;
-  #requests = new Map<string, PendingRequest>();
-  #ackRequests = new Map<string, AckRequest>();
+  #requests = new Requests();
   #initialized = false;
+  /** Connection state recovery, when the server has it on. */
+  #recovery: AdapterRecovery | null = null;
+  /** Where sessions and packets are kept when this server runs alone (no hub). */
+  #localLog: RecoveryLog | null = null;
 
   constructor(nsp: any, opts: ResolvedAdapterOptions, peer: WorkerPeer | null) {
     super(nsp, { heartbeatInterval: opts.heartbeatInterval, heartbeatTimeout: opts.heartbeatTimeout });
@@ -79,14 +65,19 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     const removeNode = internals.removeNode;
     internals.removeNode = (uid: string) => {
       removeNode.call(this, uid);
-      this.#serverLeft(uid);
+      this.#requests.serverLeft(uid);
     };
     this.#internals = internals;
     if (peer) {
       // One uid per process: the hub knows the worker, not each namespace.
       (this as unknown as { uid: string }).uid = peer.uid;
-      peer.register(this);
     }
+    const csr = nsp.server?.opts?.connectionStateRecovery;
+    if (csr) {
+      this.#recovery = new AdapterRecovery(csr.maxDisconnectionDuration, this.uid);
+      if (!peer) this.#localLog = new RecoveryLog();
+    }
+    peer?.register(this, this.#recovery?.retention);
     // socket.io 4.8.0 and 4.8.1 never call init(); later versions call it right after this constructor.
     queueMicrotask(() => {
       if (!this.#initialized) this.init();
@@ -100,16 +91,31 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
 
   override close(): void {
     super.close();
-    for (const request of this.#requests.values()) request.finish(null);
-    for (const [id, request] of this.#ackRequests) {
-      clearTimeout(request.timer);
-      this.#ackRequests.delete(id);
-    }
+    this.#requests.closeAll();
+    this.#localLog?.close();
     this.#peer?.unregister(this);
     this.#peer = null;
   }
 
   override onMessage(message: ClusterMessage, offset?: string): void {
+    if (this.#recovery) this.#recovery.deliver(() => this.#onMessage(message, offset));
+    else this.#onMessage(message, offset);
+  }
+
+  #onMessage(message: ClusterMessage, offset?: string): void {
+    // A broadcast carries its recovery offset in its data already: skip the base's offset logic,
+    // which would append another (the official adapter's stray "" / null argument).
+    if (message.type === MessageType.BROADCAST && message.data.requestId === undefined && message.uid !== this.uid) {
+      const { rooms, except, flags } = message.data.opts;
+      Adapter.prototype.broadcast.call(this, message.data.packet, {
+        rooms: new Set(rooms),
+        except: new Set(except),
+        flags,
+      });
+      if (message.uid.startsWith(EMITTER_UID_PREFIX)) return;
+      // Still count the sender as a live server, as the base does for every message.
+      return super.onMessage({ uid: message.uid, nsp: message.nsp, type: MessageType.HEARTBEAT } as ClusterMessage);
+    }
     // An emitter is not a server: skip the heartbeat bookkeeping that would count it.
     if (message.uid.startsWith(EMITTER_UID_PREFIX)) {
       return (BaseClusterAdapter.prototype as unknown as { onMessage: ClusterAdapter["onMessage"] }).onMessage.call(
@@ -119,6 +125,23 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
       );
     }
     super.onMessage(message, offset);
+  }
+
+  override persistSession(session: Omit<Session, "missedPackets">): void {
+    if (!this.#recovery) return;
+    if (this.#peer) this.#peer.saveSession(this.nsp.name, session.pid, session);
+    else this.#localLog?.save(this.nsp.name, session.pid, encodeLenient(session));
+  }
+
+  // socket.io-adapter types the result as Promise<Session>, but socket.io expects null when not found.
+  override restoreSession(pid: string, offset: string): Promise<Session> {
+    const recovery = this.#recovery;
+    if (!recovery) return Promise.resolve(null) as unknown as Promise<Session>;
+    const peer = this.#peer;
+    return recovery.restore((answer) => {
+      if (peer) peer.restore(this.nsp.name, pid, offset, this.#opts.requestsTimeout, answer);
+      else answer(this.#localLog?.restore(this.nsp.name, pid, offset) ?? null);
+    }) as Promise<Session>;
   }
 
   memberLeft(uid: string): void {
@@ -145,11 +168,34 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
   }
 
   override broadcast(packet: any, opts: BroadcastOptions): Promise<void> {
-    if (!opts.flags?.local) {
+    const local = opts.flags?.local;
+    const recovery = this.#recovery;
+    // As socket.io-adapter's SessionAwareAdapter: events without ack, not volatile, get an offset.
+    if (recovery && !local && packet.type === 2 && packet.id === undefined && !opts.flags?.volatile) {
+      const offset = recovery.nextOffset();
+      packet.data.push(offset);
+      recovery.recordLocal(packet.data, opts);
+      this.#publishLogged(packet, opts, offset);
+    } else if (!local) {
       this.publish({ type: MessageType.BROADCAST, data: { packet, opts: encodeOptions(opts) } });
     }
     Adapter.prototype.broadcast.call(this, packet, opts);
     return RESOLVED;
+  }
+
+  #publishLogged(packet: any, opts: BroadcastOptions, offset: string): void {
+    const message = {
+      uid: this.uid,
+      nsp: this.nsp.name,
+      type: MessageType.BROADCAST,
+      data: { packet, opts: encodeOptions(opts) },
+    } as ClusterMessage;
+    // With recovery on, socket.emit() goes through broadcast() with the socket's id as the only
+    // room: when that socket is here, the hub logs the packet and sends it to nobody.
+    const [room] = opts.rooms;
+    const only = opts.rooms.size === 1 && !opts.except?.size && this.nsp.sockets.has(room);
+    if (this.#peer) this.#peer.publish(message, { offset, only });
+    else this.#localLog?.append(offset, this.nsp.name, encode(message, "message"));
   }
 
   override broadcastWithAck(
@@ -162,13 +208,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     if (!opts.flags?.local && peers.length > 0) {
       const requestId = randomId();
       this.publish({ type: MessageType.BROADCAST, data: { packet, requestId, opts: encodeOptions(opts) } });
-      // socket.io completes the emit when every server counted by serverCount() has reported its
-      // number of clients and that many acks arrived. A server's count is passed on only once all
-      // its acks are in, so that a server that leaves can be closed with the acks it did send.
-      const servers = new Map<string, AckServer>();
-      for (const uid of peers) servers.set(uid, { clients: null, acks: 0, done: false });
-      const timer = setTimeout(() => this.#ackRequests.delete(requestId), opts.flags?.timeout ?? 0);
-      this.#ackRequests.set(requestId, { servers, pending: servers.size, clientCountCallback, ack, timer });
+      this.#requests.expectAcks(requestId, peers, opts.flags?.timeout ?? 0, clientCountCallback, ack);
     }
     Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
   }
@@ -204,12 +244,18 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     const requestId = randomId();
     this.publish({ type: MessageType.FETCH_SOCKETS, data: { opts: encodeOptions(opts), requestId } });
     return new Promise((resolve, reject) => {
-      this.#request(requestId, peers, local, opts.flags?.timeout ?? this.#opts.requestsTimeout, (error, answers) => {
-        if (!error) return resolve(answers);
-        // As socket.io does for emitWithAck: what did arrive, on the error.
-        (error as Error & { responses?: unknown[] }).responses = answers;
-        reject(error);
-      });
+      this.#requests.expect(
+        requestId,
+        peers,
+        opts.flags?.timeout ?? this.#opts.requestsTimeout,
+        local,
+        (error, answers) => {
+          if (!error) return resolve(answers);
+          // As socket.io does for emitWithAck: what did arrive, on the error.
+          (error as Error & { responses?: unknown[] }).responses = answers;
+          reject(error);
+        },
+      );
     });
   }
 
@@ -220,88 +266,14 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
       return RESOLVED;
     }
     const peers = [...this.#internals.nodesMap.keys()];
-    if (peers.length === 0) {
-      process.nextTick(ack, null, []);
-      return RESOLVED;
-    }
     const requestId = randomId();
-    this.publish({ type: MessageType.SERVER_SIDE_EMIT, data: { requestId, packet } });
-    this.#request(requestId, peers, [], this.#opts.requestsTimeout, ack);
+    if (peers.length > 0) this.publish({ type: MessageType.SERVER_SIDE_EMIT, data: { requestId, packet } });
+    this.#requests.expect(requestId, peers, this.#opts.requestsTimeout, [], ack);
     return RESOLVED;
   }
 
   override onResponse(response: ClusterResponse): void {
-    const { requestId } = response.data;
-    switch (response.type) {
-      case MessageType.FETCH_SOCKETS_RESPONSE:
-        return this.#answer(requestId, response.uid, response.data.sockets, true);
-      case MessageType.SERVER_SIDE_EMIT_RESPONSE:
-        return this.#answer(requestId, response.uid, [response.data.packet], false);
-      case MessageType.BROADCAST_CLIENT_COUNT:
-      case MessageType.BROADCAST_ACK: {
-        const request = this.#ackRequests.get(requestId);
-        const server = request?.servers.get(response.uid);
-        if (!request || !server || server.done) return;
-        if (response.type === MessageType.BROADCAST_ACK) {
-          server.acks++;
-          request.ack(response.data.packet);
-        } else {
-          server.clients = response.data.clientCount;
-        }
-        if (server.clients !== null && server.acks >= server.clients) this.#ackServerDone(requestId, request, server);
-      }
-    }
-  }
-
-  #request(
-    requestId: string,
-    peers: string[],
-    answers: unknown[],
-    timeout: number,
-    callback: (error: Error | null, answers: unknown[]) => void,
-  ): void {
-    const missing = new Set(peers);
-    const timer = setTimeout(() => {
-      request.finish(new Error(`timeout reached: missing ${missing.size} responses`));
-    }, timeout);
-    const request: PendingRequest = {
-      missing,
-      answers,
-      timer,
-      finish: (error) => {
-        clearTimeout(timer);
-        this.#requests.delete(requestId);
-        callback(error, answers);
-      },
-    };
-    this.#requests.set(requestId, request);
-  }
-
-  #answer(requestId: string, uid: string, items: unknown[], spread: boolean): void {
-    const request = this.#requests.get(requestId);
-    if (!request?.missing.delete(uid)) return;
-    if (spread) for (const item of items) request.answers.push(item);
-    else request.answers.push(items[0]);
-    if (request.missing.size === 0) request.finish(null);
-  }
-
-  #ackServerDone(requestId: string, request: AckRequest, server: AckServer): void {
-    server.done = true;
-    request.clientCountCallback(server.acks);
-    if (--request.pending === 0) {
-      clearTimeout(request.timer);
-      this.#ackRequests.delete(requestId);
-    }
-  }
-
-  #serverLeft(uid: string): void {
-    for (const request of [...this.#requests.values()]) {
-      if (request.missing.delete(uid) && request.missing.size === 0) request.finish(null);
-    }
-    for (const [requestId, request] of [...this.#ackRequests]) {
-      const server = request.servers.get(uid);
-      if (server && !server.done) this.#ackServerDone(requestId, request, server);
-    }
+    this.#requests.onResponse(response);
   }
 }
 

@@ -9,7 +9,8 @@ import { Peer, randomId } from "./peer";
 import { resolveGroupPaths } from "./pm2/directory";
 import { ElectedUplink, isPm2Cluster, type Uplink } from "./pm2/uplink";
 import { encode, encodeLenient } from "./protocol/codec";
-import { envelope, Kind } from "./protocol/messages";
+import { envelope, Kind, type Publish } from "./protocol/messages";
+import type { Found } from "./recovery";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
 import type { Link } from "./transports/link";
 
@@ -49,6 +50,9 @@ const PROCESS_UID = randomId();
 export class WorkerPeer extends Peer {
   #adapters = new Map<string, Set<PeerAdapter>>();
   #warnTimer: NodeJS.Timeout | undefined;
+  #restores = new Map<string, { answer: (found: Found | null) => void; timer: NodeJS.Timeout }>();
+  /** Each namespace's connection state recovery retention, announced again after a reconnection. */
+  #retentions = new Map<string, number | undefined>();
   #uplink: Uplink | null = null;
   #welcomeTimer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -73,15 +77,23 @@ export class WorkerPeer extends Peer {
     }, HUB_ANSWER_DELAY).unref();
   }
 
-  register(adapter: PeerAdapter): void {
+  /** @param retention connection state recovery's maxDisconnectionDuration, if it is on */
+  register(adapter: PeerAdapter, retention?: number): void {
     const name = adapter.nsp.name;
     let set = this.#adapters.get(name);
     if (!set) {
       set = new Set();
       this.#adapters.set(name, set);
-      this.send(envelope({ k: Kind.NAMESPACE, n: name, up: true }));
+      this.#retentions.set(name, retention);
+      this.#announce(name);
     }
     set.add(adapter);
+  }
+
+  /** Tells the hub that namespace `name` is served here (with its recovery retention, if any). */
+  #announce(name: string): void {
+    const retention = this.#retentions.get(name);
+    this.send(envelope({ k: Kind.NAMESPACE, n: name, up: true, ...(retention ? { r: retention } : {}) }));
   }
 
   unregister(adapter: PeerAdapter): void {
@@ -89,6 +101,7 @@ export class WorkerPeer extends Peer {
     const set = this.#adapters.get(name);
     if (!set?.delete(adapter) || set.size > 0) return;
     this.#adapters.delete(name);
+    this.#retentions.delete(name);
     this.send(envelope({ k: Kind.NAMESPACE, n: name, up: false }));
     if (this.#adapters.size === 0) {
       // No server left in this process: release the channel so that the process may exit.
@@ -102,10 +115,42 @@ export class WorkerPeer extends Peer {
     }
   }
 
-  /** Sends a ClusterMessage to every other server. Throws an UnserializableError synchronously. */
-  publish(message: ClusterMessage): void {
+  /**
+   * Sends a ClusterMessage to every other server. Throws an UnserializableError synchronously.
+   * `log` makes the hub keep it for connection state recovery (`only`: and forward it to nobody).
+   */
+  publish(message: ClusterMessage, log?: { offset: string; only: boolean }): void {
     if (!this.connected) return;
-    this.send(envelope({ k: Kind.PUBLISH, d: encode(message, "message") }));
+    const d = encode(message, "message");
+    if (!log) return this.send(envelope<Publish>({ k: Kind.PUBLISH, d }));
+    const logged = { k: Kind.PUBLISH, d, o: log.offset, n: message.nsp };
+    this.send(envelope<Publish>(log.only ? { ...logged, l: 1 } : logged));
+  }
+
+  /** Hands a disconnected client's session to the hub (connection state recovery). */
+  saveSession(nsp: string, pid: string, session: unknown): void {
+    this.send(envelope({ k: Kind.SESSION, n: nsp, pid, d: encodeLenient(session) }));
+  }
+
+  /** Asks the hub for a session and the packets after `offset`; `answer` runs synchronously on the reply. */
+  restore(nsp: string, pid: string, offset: string, timeout: number, answer: (found: Found | null) => void): void {
+    if (!this.connected) return answer(null);
+    const id = randomId();
+    const timer = setTimeout(() => {
+      this.#restores.delete(id);
+      debug("[%s] no answer to the restore of %s", this.uid, pid);
+      answer(null);
+    }, timeout);
+    this.#restores.set(id, { answer, timer });
+    this.send(envelope({ k: Kind.RESTORE, id, n: nsp, pid, o: offset }));
+  }
+
+  protected override onRestored(id: string, session: string | null, log: string[]): void {
+    const restore = this.#restores.get(id);
+    if (!restore) return;
+    this.#restores.delete(id);
+    clearTimeout(restore.timer);
+    restore.answer(session === null ? null : { session, log });
   }
 
   /** Sends a ClusterResponse to the member that asked; what cannot be sent is left out. */
@@ -148,6 +193,7 @@ export class WorkerPeer extends Peer {
   protected onHubGone(): void {
     clearTimeout(this.#warnTimer);
     clearTimeout(this.#welcomeTimer);
+    for (const id of [...this.#restores.keys()]) this.onRestored(id, null, []);
     const reconnecting = this.#uplink !== null && !this.#stopped;
     for (const adapters of this.#adapters.values()) for (const adapter of adapters) adapter.hubGone(reconnecting);
     if (reconnecting) return this.#reconnect();
@@ -159,7 +205,7 @@ export class WorkerPeer extends Peer {
     this.#uplink?.connect((link) => {
       if (this.#stopped) return link.close();
       this.attach(link);
-      for (const name of this.#adapters.keys()) this.send(envelope({ k: Kind.NAMESPACE, n: name, up: true }));
+      for (const name of this.#adapters.keys()) this.#announce(name);
       this.#welcomeTimer = setTimeout(() => {
         debug("[%s] no answer from the hub in %d ms: find it again", this.uid, WELCOME_TIMEOUT);
         link.close();
