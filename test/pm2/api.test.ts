@@ -4,9 +4,12 @@ import t from "tap";
 import { type Instance, startPm2 } from "../helpers/pm2";
 import { collect, once, until } from "../helpers/wait";
 
+// A real PM2 daemon and its apps start slowly on a busy 2-core machine: more than tap's 60 s per file.
+t.setTimeout(240_000);
+
 t.test(
   "PM2 cluster mode, 3 instances and 2 instances of another app on one daemon",
-  { timeout: 120_000 },
+  { timeout: 200_000 },
   async (t) => {
     const pm2 = await startPm2(t, [
       { name: "trio", instances: 3, fixture: { namespaces: ["/chat"] } },

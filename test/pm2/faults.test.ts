@@ -7,11 +7,14 @@ import t from "tap";
 import { type Instance, startPm2 } from "../helpers/pm2";
 import { once, until } from "../helpers/wait";
 
+// A real PM2 daemon and its apps start slowly on a busy 2-core machine: more than tap's 60 s per file.
+t.setTimeout(240_000);
+
 const TICK = 5; // ms between two broadcasts of the stream that measures pauses
 
 t.test(
   "SIGKILL of the hub's instance: the others go on, the restarted one hears broadcasts",
-  { timeout: 120_000 },
+  { timeout: 200_000 },
   async (t) => {
     const pm2 = await startPm2(t, [{ name: "crashy", instances: 3, autorestart: true }]);
     const before = await pm2.instances("crashy");
@@ -64,7 +67,7 @@ t.test(
 
 t.test(
   "pm2 reload: no duplicate deliveries, and fetchSockets/serverCount right again within 5 s",
-  { timeout: 120_000 },
+  { timeout: 200_000 },
   async (t) => {
     const pm2 = await startPm2(t, [{ name: "reloady", instances: 3 }]);
     const old = await pm2.instances("reloady");

