@@ -5,6 +5,7 @@
 import cluster from "node:cluster";
 import debugModule from "debug";
 import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
+import type { HubStats } from "./hub/stats";
 import { Peer, randomId } from "./peer";
 import { resolveGroupPaths } from "./pm2/directory";
 import { ElectedUplink, isPm2Cluster, type Uplink } from "./pm2/uplink";
@@ -159,6 +160,11 @@ export class WorkerPeer extends Peer {
     this.send(envelope({ k: Kind.RESPONSE, to, d: encodeLenient(response) }));
   }
 
+  /** PM2 mode: how this peer finds the hub; null under node:cluster. */
+  get uplink(): Uplink | null {
+    return this.#uplink;
+  }
+
   protected onWelcome(): void {
     clearTimeout(this.#warnTimer);
     clearTimeout(this.#welcomeTimer);
@@ -215,6 +221,14 @@ export class WorkerPeer extends Peer {
 }
 
 let current: WorkerPeer | null = null;
+
+/**
+ * PM2 mode: the counters of the hub that this process runs, if it won the election of its group;
+ * null otherwise. Internal (not exported by the package): for tests and debugging.
+ */
+export function localHubStats(): HubStats | null {
+  return current?.uplink?.hubStats() ?? null;
+}
 
 /** How a worker finds its cluster: createAdapter()'s `pm2` and `group` options, null when not given. */
 export interface PeerSettings {

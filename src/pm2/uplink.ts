@@ -6,6 +6,7 @@
  */
 import { connect as connectSocket, type Socket } from "node:net";
 import debugModule from "debug";
+import type { HubStats } from "../hub/stats";
 import type { Link } from "../transports/link";
 import { type UnixSocketLimits, UnixSocketLink } from "../transports/unix-socket";
 import type { GroupPaths } from "./directory";
@@ -26,6 +27,8 @@ export interface Uplink {
   reset(): void;
   /** Stops connecting, and stops the hub if this process runs it. */
   close(): void;
+  /** The counters of the hub this process runs, or null if another process runs it. */
+  hubStats(): HubStats | null;
 }
 
 /** True in a PM2 cluster-mode worker: PM2 sets `pm_id`, and `exec_mode` to "cluster_mode". */
@@ -75,6 +78,10 @@ export class ElectedUplink implements Uplink {
 
   reset(): void {
     this.#attempts = 0;
+  }
+
+  hubStats(): HubStats | null {
+    return this.#hub?.stats() ?? null;
   }
 
   close(): void {

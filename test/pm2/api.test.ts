@@ -1,5 +1,7 @@
 // Every worker-side API across the instances of a real, stock PM2 in cluster mode, with the worker
 // code unchanged (`io.adapter(createAdapter())`): the adapter detects PM2 by itself.
+
+import { io as connectClient, type Socket } from "socket.io-client";
 import t from "tap";
 import { type Instance, startPm2 } from "../helpers/pm2";
 import { collect, once, until } from "../helpers/wait";
@@ -13,7 +15,11 @@ t.test(
   async (t) => {
     const pm2 = await startPm2(t, [
       { name: "trio", instances: 3, fixture: { namespaces: ["/chat"] } },
-      { name: "duo", instances: 2 },
+      {
+        name: "duo",
+        instances: 2,
+        fixture: { server: { connectionStateRecovery: { maxDisconnectionDuration: 60_000 } } },
+      },
     ]);
     const trio = await pm2.instances("trio");
     const duo = await pm2.instances("duo");
@@ -31,7 +37,7 @@ t.test(
       const clients = await Promise.all(trio.map((i) => pm2.connect(i)));
       const others = await Promise.all(duo.map((i) => pm2.connect(i)));
       const strays: unknown[] = [];
-      for (const other of others) other.on("hello", (...args) => strays.push(args));
+      for (const other of others) other.on("hello", (text) => strays.push(text));
       const got = Promise.all(clients.map((s) => once(s, "hello", 10_000)));
       await ev(
         trio[1],
@@ -50,7 +56,7 @@ t.test(
         (await own).map(([text]) => text),
         ["duo", "duo"],
       );
-      t.same(strays, [["duo"], ["duo"]], "no message of trio reached duo");
+      t.same(strays, ["duo", "duo"], "no message of trio reached duo");
       for (const s of [...clients, ...others]) s.disconnect();
     });
 
@@ -159,6 +165,44 @@ t.test(
       t.same([...reply.answers].sort(), pids.sort());
       const seen = await ev(trio[2], `return ctx.serverSideEvents.map((e) => e.args)`);
       t.same(seen, [[{ n: 1 }]]);
+    });
+
+    t.test("connection state recovery on another instance, through the elected hub", async (t) => {
+      const hub = duo.find((i) => i.pid === pm2.hubPid("duo"))!;
+      const sessions = () =>
+        ev(hub, `return require("../../dist/worker").localHubStats().recoverySessions`) as Promise<number>;
+      const client = await pm2.connect(duo[0]);
+      await client.emitWithAck("join", ["room1"]);
+      const first = once(client, "tick", 10_000);
+      await ev(duo[1], `io.to("room1").emit("tick", 0); return true`);
+      await first;
+      const oldId = client.id;
+      const before = await sessions();
+      client.io.engine.close(); // a network failure: recoverable
+      await until(async () => (await sessions()) > before, "the session to reach the hub");
+      await ev(duo[0], `io.to("room1").emit("tick", 1); return true`);
+      await ev(duo[1], `io.to("room1").emit("tick", 2); io.to("elsewhere").emit("tick", -1); return true`);
+      // What socket.io-client's own reconnection sends, to the other instance.
+      const back: Socket = connectClient(`http://127.0.0.1:${duo[1].port}`, {
+        transports: ["websocket"],
+        forceNew: true,
+        reconnection: false,
+        autoConnect: false,
+      });
+      pm2.clients.push(back);
+      Object.assign(back, { _pid: (client as any)._pid, _lastOffset: (client as any)._lastOffset });
+      const received: number[] = [];
+      back.on("tick", (n: number) => received.push(n));
+      back.connect();
+      await once(back, "connect", 10_000);
+      t.equal(back.recovered, true, "socket.recovered");
+      t.equal(back.id, oldId, "same socket id");
+      await until(() => received.length >= 2, "the missed packets");
+      const flushed = Promise.all([once(back, "flush", 10_000), once(back, "flush2", 10_000)]);
+      await ev(duo[0], `io.emit("flush"); return true`);
+      await ev(duo[1], `io.emit("flush2"); return true`);
+      await flushed;
+      t.same(received, [1, 2], "the missed packets, in order, once");
     });
   },
 );
