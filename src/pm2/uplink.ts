@@ -15,9 +15,12 @@ import { SocketHub } from "./socket-hub";
 const debug = debugModule("socket.io-ipc-adapter:pm2");
 
 /** The first retry delay (ms) after a lost election or a failed connection; it doubles up to MAX_RETRY_DELAY. */
-export const MIN_RETRY_DELAY = 10;
-/** The longest delay (ms) between two attempts to reach the hub. */
-export const MAX_RETRY_DELAY = 500;
+export const MIN_RETRY_DELAY = 5;
+/**
+ * The longest delay (ms) between two attempts to reach the hub. Short: an attempt is one local
+ * connect(), and the gap after a hub's death is as long as the slowest worker's next attempt.
+ */
+export const MAX_RETRY_DELAY = 100;
 
 /** A source of links to the hub, for transports that find the hub again when it is lost. */
 export interface Uplink {
