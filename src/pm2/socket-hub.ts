@@ -37,6 +37,7 @@ export function takeLock(paths: GroupPaths): number | null {
   return createLock(paths.lock);
 }
 
+/** The elected hub of one group: a Hub whose links are the connections to its Unix socket. */
 export class SocketHub {
   readonly paths: GroupPaths;
   #hub = new Hub();
