@@ -83,15 +83,23 @@ function warnOverflow(cap: number): void {
   );
 }
 
+/**
+ * The frame of each envelope object sent lately: the hub hands one envelope to every server's
+ * link for a broadcast, and it is encoded once. Frames are never written to, so sharing is safe.
+ */
+const frames = new WeakMap<Envelope, Buffer>();
+
 /** Encodes one envelope as a frame. Returns null if it would exceed MAX_FRAME_SIZE. */
 export function encodeFrame(message: Envelope, maxFrameSize = MAX_FRAME_SIZE): Buffer | null {
-  const json = JSON.stringify(message);
-  const length = Buffer.byteLength(json);
-  if (length > maxFrameSize) return null;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + length);
-  frame.writeUInt32BE(length, 0);
-  frame.write(json, FRAME_HEADER_SIZE, "utf8");
-  return frame;
+  let frame = frames.get(message);
+  if (frame === undefined) {
+    const json = JSON.stringify(message);
+    frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + Buffer.byteLength(json));
+    frame.writeUInt32BE(frame.length - FRAME_HEADER_SIZE, 0);
+    frame.write(json, FRAME_HEADER_SIZE, "utf8");
+    frames.set(message, frame);
+  }
+  return frame.length - FRAME_HEADER_SIZE > maxFrameSize ? null : frame;
 }
 
 /** Parses a frame body: our envelope, of our protocol version, or a FrameError. */
