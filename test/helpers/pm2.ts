@@ -45,6 +45,28 @@ export class Pm2Run {
   #pids = new Set<number>();
   #env: NodeJS.ProcessEnv;
 
+  /**
+   * If tap's timeout ends this process before t.teardown runs, the daemon and its apps must not
+   * outlive it: kill them all (synchronously: this may run on exit) and remove PM2_HOME.
+   */
+  #onExit = () => {
+    try {
+      const daemon = Number.parseInt(readFileSync(join(this.home, "pm2.pid"), "utf8"), 10);
+      if (daemon > 0 && isProcessAlive(daemon)) process.kill(daemon, "SIGKILL");
+    } catch {
+      // No daemon.
+    }
+    try {
+      for (const dir of readdirSync(this.home).filter((f) => f.startsWith("ready-"))) {
+        for (const file of readdirSync(join(this.home, dir))) this.#pids.add(Number.parseInt(file, 10));
+      }
+    } catch {
+      // Nothing started.
+    }
+    for (const pid of this.#pids) if (pid > 0 && isProcessAlive(pid)) process.kill(pid, "SIGKILL");
+    rmSync(this.home, { recursive: true, force: true });
+  };
+
   constructor() {
     // A short path: the socket directory lives under PM2_HOME and socket paths are limited to ~104 bytes.
     this.home = mkdtempSync(join(tmpdir(), "pm2-ci."));
@@ -60,6 +82,9 @@ export class Pm2Run {
       PM2_DISABLE_VERSION_CHECK: "true",
       PM2_NO_INTERACTION: "true",
     };
+    process.once("exit", this.#onExit);
+    // tap's timeout ends the process with SIGALRM, with no exit event. Once: tap raises it again.
+    process.once("SIGALRM", this.#onExit);
   }
 
   /** Runs the pm2 CLI and returns its stdout. */
@@ -243,6 +268,9 @@ export class Pm2Run {
       if (isProcessAlive(pid)) process.kill(pid, "SIGKILL");
     }
     rmSync(this.home, { recursive: true, force: true });
+    // Only now: a timeout may end the process while the steps above run.
+    process.off("exit", this.#onExit);
+    process.off("SIGALRM", this.#onExit);
   }
 }
 

@@ -72,15 +72,18 @@ t.test("paths: under PM2_HOME, else in the temp dir, always short enough", async
   t.equal(statSync(paths.directory).mode & 0o777, 0o700);
   const deep = join(home, "d".repeat(100));
   mkdirSync(deep);
-  const fallback = resolveGroupPaths("app", { PM2_HOME: deep });
-  t.equal(fallback.directory, candidateDirectories({})[0], "a PM2_HOME too long for a socket path falls back");
-  t.ok(Buffer.byteLength(fallback.socket) <= MAX_SOCKET_PATH);
-  t.ok(Buffer.byteLength(resolveGroupPaths("g".repeat(250), { PM2_HOME: home }).socket) <= MAX_SOCKET_PATH);
+  // The fallback, in a temp dir of this test's own (os.tmpdir() follows TMPDIR).
   const savedTmp = process.env.TMPDIR;
-  process.env.TMPDIR = deep;
   t.teardown(() => {
     if (savedTmp === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = savedTmp;
   });
+  process.env.TMPDIR = scratch(t);
+  const fallback = resolveGroupPaths("app", { PM2_HOME: deep });
+  t.equal(fallback.directory, candidateDirectories({})[0], "a PM2_HOME too long for a socket path falls back");
+  t.match(fallback.directory, /sio-ipc-\d+$/, "to <tmpdir>/sio-ipc-<uid>");
+  t.ok(Buffer.byteLength(fallback.socket) <= MAX_SOCKET_PATH);
+  t.ok(Buffer.byteLength(resolveGroupPaths("g".repeat(250), { PM2_HOME: home }).socket) <= MAX_SOCKET_PATH);
+  process.env.TMPDIR = deep;
   t.throws(() => resolveGroupPaths("app", { PM2_HOME: deep }), refusal(/no socket path .* fits in 103 bytes/));
 });
