@@ -19,6 +19,7 @@ import {
 import { type AdapterOptions, type ResolvedAdapterOptions, resolveAdapterOptions } from "./options";
 import { randomId } from "./peer";
 import { EMITTER_UID_PREFIX } from "./protocol/messages";
+import { Requests } from "./requests";
 import { acquireWorkerPeer, type PeerAdapter, type WorkerPeer } from "./worker";
 
 /** The members of ClusterAdapterWithHeartbeat (socket.io-adapter 2.5) that it keeps private. */
@@ -29,28 +30,6 @@ interface HeartbeatInternals {
 
 const RESOLVED = Promise.resolve() as Promise<never>;
 
-interface PendingRequest {
-  missing: Set<string>;
-  answers: unknown[];
-  timer: NodeJS.Timeout;
-  finish(error: Error | null): void;
-}
-
-interface AckServer {
-  /** The number of clients the server sent the packet to; null until it says. */
-  clients: number | null;
-  acks: number;
-  done: boolean;
-}
-
-interface AckRequest {
-  servers: Map<string, AckServer>;
-  pending: number;
-  clientCountCallback: (clientCount: number) => void;
-  ack: (...args: unknown[]) => void;
-  timer: NodeJS.Timeout;
-}
-
 function encodeOptions(opts: BroadcastOptions) {
   return { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} };
 }
@@ -60,8 +39,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
   #opts: ResolvedAdapterOptions;
   #peer: WorkerPeer | null;
   #internals: HeartbeatInternals;
-  #requests = new Map<string, PendingRequest>();
-  #ackRequests = new Map<string, AckRequest>();
+  #requests = new Requests();
   #initialized = false;
 
   constructor(nsp: any, opts: ResolvedAdapterOptions, peer: WorkerPeer | null) {
@@ -79,7 +57,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     const removeNode = internals.removeNode;
     internals.removeNode = (uid: string) => {
       removeNode.call(this, uid);
-      this.#serverLeft(uid);
+      this.#requests.serverLeft(uid);
     };
     this.#internals = internals;
     if (peer) {
@@ -100,11 +78,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
 
   override close(): void {
     super.close();
-    for (const request of this.#requests.values()) request.finish(null);
-    for (const [id, request] of this.#ackRequests) {
-      clearTimeout(request.timer);
-      this.#ackRequests.delete(id);
-    }
+    this.#requests.closeAll();
     this.#peer?.unregister(this);
     this.#peer = null;
   }
@@ -158,13 +132,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     if (!opts.flags?.local && peers.length > 0) {
       const requestId = randomId();
       this.publish({ type: MessageType.BROADCAST, data: { packet, requestId, opts: encodeOptions(opts) } });
-      // socket.io completes the emit when every server counted by serverCount() has reported its
-      // number of clients and that many acks arrived. A server's count is passed on only once all
-      // its acks are in, so that a server that leaves can be closed with the acks it did send.
-      const servers = new Map<string, AckServer>();
-      for (const uid of peers) servers.set(uid, { clients: null, acks: 0, done: false });
-      const timer = setTimeout(() => this.#ackRequests.delete(requestId), opts.flags?.timeout ?? 0);
-      this.#ackRequests.set(requestId, { servers, pending: servers.size, clientCountCallback, ack, timer });
+      this.#requests.expectAcks(requestId, peers, opts.flags?.timeout ?? 0, clientCountCallback, ack);
     }
     Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
   }
@@ -200,12 +168,18 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     const requestId = randomId();
     this.publish({ type: MessageType.FETCH_SOCKETS, data: { opts: encodeOptions(opts), requestId } });
     return new Promise((resolve, reject) => {
-      this.#request(requestId, peers, local, opts.flags?.timeout ?? this.#opts.requestsTimeout, (error, answers) => {
-        if (!error) return resolve(answers);
-        // As socket.io does for emitWithAck: what did arrive, on the error.
-        (error as Error & { responses?: unknown[] }).responses = answers;
-        reject(error);
-      });
+      this.#requests.expect(
+        requestId,
+        peers,
+        opts.flags?.timeout ?? this.#opts.requestsTimeout,
+        local,
+        (error, answers) => {
+          if (!error) return resolve(answers);
+          // As socket.io does for emitWithAck: what did arrive, on the error.
+          (error as Error & { responses?: unknown[] }).responses = answers;
+          reject(error);
+        },
+      );
     });
   }
 
@@ -216,88 +190,14 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
       return RESOLVED;
     }
     const peers = [...this.#internals.nodesMap.keys()];
-    if (peers.length === 0) {
-      process.nextTick(ack, null, []);
-      return RESOLVED;
-    }
     const requestId = randomId();
-    this.publish({ type: MessageType.SERVER_SIDE_EMIT, data: { requestId, packet } });
-    this.#request(requestId, peers, [], this.#opts.requestsTimeout, ack);
+    if (peers.length > 0) this.publish({ type: MessageType.SERVER_SIDE_EMIT, data: { requestId, packet } });
+    this.#requests.expect(requestId, peers, this.#opts.requestsTimeout, [], ack);
     return RESOLVED;
   }
 
   override onResponse(response: ClusterResponse): void {
-    const { requestId } = response.data;
-    switch (response.type) {
-      case MessageType.FETCH_SOCKETS_RESPONSE:
-        return this.#answer(requestId, response.uid, response.data.sockets, true);
-      case MessageType.SERVER_SIDE_EMIT_RESPONSE:
-        return this.#answer(requestId, response.uid, [response.data.packet], false);
-      case MessageType.BROADCAST_CLIENT_COUNT:
-      case MessageType.BROADCAST_ACK: {
-        const request = this.#ackRequests.get(requestId);
-        const server = request?.servers.get(response.uid);
-        if (!request || !server || server.done) return;
-        if (response.type === MessageType.BROADCAST_ACK) {
-          server.acks++;
-          request.ack(response.data.packet);
-        } else {
-          server.clients = response.data.clientCount;
-        }
-        if (server.clients !== null && server.acks >= server.clients) this.#ackServerDone(requestId, request, server);
-      }
-    }
-  }
-
-  #request(
-    requestId: string,
-    peers: string[],
-    answers: unknown[],
-    timeout: number,
-    callback: (error: Error | null, answers: unknown[]) => void,
-  ): void {
-    const missing = new Set(peers);
-    const timer = setTimeout(() => {
-      request.finish(new Error(`timeout reached: missing ${missing.size} responses`));
-    }, timeout);
-    const request: PendingRequest = {
-      missing,
-      answers,
-      timer,
-      finish: (error) => {
-        clearTimeout(timer);
-        this.#requests.delete(requestId);
-        callback(error, answers);
-      },
-    };
-    this.#requests.set(requestId, request);
-  }
-
-  #answer(requestId: string, uid: string, items: unknown[], spread: boolean): void {
-    const request = this.#requests.get(requestId);
-    if (!request?.missing.delete(uid)) return;
-    if (spread) for (const item of items) request.answers.push(item);
-    else request.answers.push(items[0]);
-    if (request.missing.size === 0) request.finish(null);
-  }
-
-  #ackServerDone(requestId: string, request: AckRequest, server: AckServer): void {
-    server.done = true;
-    request.clientCountCallback(server.acks);
-    if (--request.pending === 0) {
-      clearTimeout(request.timer);
-      this.#ackRequests.delete(requestId);
-    }
-  }
-
-  #serverLeft(uid: string): void {
-    for (const request of [...this.#requests.values()]) {
-      if (request.missing.delete(uid) && request.missing.size === 0) request.finish(null);
-    }
-    for (const [requestId, request] of [...this.#ackRequests]) {
-      const server = request.servers.get(uid);
-      if (server && !server.done) this.#ackServerDone(requestId, request, server);
-    }
+    this.#requests.onResponse(response);
   }
 }
 

@@ -8,6 +8,8 @@ export const ErrorCode = {
   MESSAGE_TOO_LARGE: "SIO_IPC_ERR_MESSAGE_TOO_LARGE",
   /** An API was called in a process where it cannot work (setupPrimary() in a worker, an Emitter outside the primary or an attached helper). */
   WRONG_PROCESS: "SIO_IPC_ERR_WRONG_PROCESS",
+  /** An Emitter lost its hub: hub.close() was called, or the parent process of a helper disconnected. */
+  HUB_GONE: "SIO_IPC_ERR_HUB_GONE",
   /** An event name that Socket.IO reserves was emitted. */
   RESERVED_EVENT: "SIO_IPC_ERR_RESERVED_EVENT",
 } as const;

@@ -1,0 +1,197 @@
+/**
+ * The member side of an emitter: one per process, shared by every Emitter in it. It knows which
+ * servers serve which namespace (from the hub's WELCOME, NAMESPACE and LEFT notices), so that a
+ * request waits for exactly the servers that will answer.
+ */
+import cluster from "node:cluster";
+import debugModule from "debug";
+import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
+import { ErrorCode, IpcAdapterError } from "./errors";
+import { Peer, randomId } from "./peer";
+import { currentHub } from "./primary";
+import { encode } from "./protocol/codec";
+import { EMITTER_UID_PREFIX, type Envelope, envelope, Kind } from "./protocol/messages";
+import { Requests } from "./requests";
+import { IpcLink, type IpcPeer } from "./transports/ipc";
+import type { Link } from "./transports/link";
+import { createLocalLinks } from "./transports/local";
+
+const debug = debugModule("socket.io-ipc-adapter:emitter");
+
+/** How long a forked helper waits for its parent's hub to answer before it reports that it was not attached. */
+export const HANDSHAKE_TIMEOUT = 1_000;
+
+const WHERE =
+  "Emitter works only in the cluster primary after setupPrimary(), or in a child forked by the primary and passed to hub.attach(child)";
+
+function wrongProcess(why: string): IpcAdapterError {
+  return new IpcAdapterError(ErrorCode.WRONG_PROCESS, `${WHERE}; ${why}`);
+}
+
+interface Channel {
+  ref(): void;
+  unref(): void;
+}
+
+export class EmitterPeer extends Peer {
+  #servers = new Map<string, Set<string>>();
+  #requests = new Map<string, Requests>();
+  #failure: Error | null = null;
+  #ready: Promise<void>;
+  #settleReady: (error: Error | null) => void = () => {};
+  #timer: NodeJS.Timeout | null = null;
+  #channel: Channel | null;
+  #holds = 0;
+
+  constructor(link: Link, channel: Channel | null) {
+    super("emitter", `${EMITTER_UID_PREFIX}:${randomId()}`, link, debug);
+    this.#channel = channel;
+    this.#ready = new Promise((resolve, reject) => {
+      this.#settleReady = (error) => (error ? reject(error) : resolve());
+    });
+    // Nobody awaits it when only fire-and-forget operations are used.
+    this.#ready.catch(() => {});
+    if (channel) {
+      this.#timer = setTimeout(() => {
+        this.#fail(
+          wrongProcess(
+            `the parent of this process did not answer in ${HANDSHAKE_TIMEOUT} ms: call hub.attach(child) in the primary`,
+          ),
+        );
+        process.emitWarning(this.#failure!.message, { code: ErrorCode.WRONG_PROCESS });
+      }, HANDSHAKE_TIMEOUT);
+      this.hold();
+    }
+  }
+
+  /** Resolves once the hub has answered; rejects with the reason this emitter cannot work. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Throws the reason this emitter cannot work, if it cannot. */
+  check(): void {
+    if (this.#failure) throw this.#failure;
+  }
+
+  /** The servers that serve `nsp`. */
+  serversOf(nsp: string): string[] {
+    const uids: string[] = [];
+    for (const [uid, namespaces] of this.#servers) if (namespaces.has(nsp)) uids.push(uid);
+    return uids;
+  }
+
+  requestsOf(nsp: string): Requests {
+    let requests = this.#requests.get(nsp);
+    if (!requests) {
+      requests = new Requests();
+      this.#requests.set(nsp, requests);
+    }
+    return requests;
+  }
+
+  /** Encodes a ClusterMessage now (an argument that cannot be sent throws at the caller). */
+  prepare(message: Omit<ClusterMessage, "uid">): Envelope {
+    this.check();
+    const full = { ...message, uid: this.uid } as ClusterMessage;
+    return envelope({ k: Kind.PUBLISH, d: encode(full, "message") });
+  }
+
+  /**
+   * Keeps a helper process alive while it waits for answers; an idle helper may exit, as a
+   * process with no listener on its IPC channel does.
+   */
+  hold(): void {
+    if (this.#holds++ === 0) this.#channel?.ref();
+  }
+
+  release(): void {
+    if (--this.#holds === 0) this.#channel?.unref();
+  }
+
+  protected onWelcome(servers: [string, string[]][]): void {
+    for (const [uid, namespaces] of servers) this.#servers.set(uid, new Set(namespaces));
+    debug("[%s] the hub answered: %d servers", this.uid, servers.length);
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+      this.release();
+    }
+    this.#settleReady(null);
+  }
+
+  protected onClusterMessage(): void {
+    // The hub sends PUBLISH to servers only.
+  }
+
+  protected onClusterResponse(response: ClusterResponse): void {
+    this.#requests.get(response.nsp)?.onResponse(response);
+  }
+
+  protected onNamespace(uid: string, nsp: string, up: boolean): void {
+    let namespaces = this.#servers.get(uid);
+    if (!namespaces) {
+      namespaces = new Set();
+      this.#servers.set(uid, namespaces);
+    }
+    if (up) return void namespaces.add(nsp);
+    namespaces.delete(nsp);
+    this.#requests.get(nsp)?.serverLeft(uid);
+  }
+
+  protected onLeft(uid: string): void {
+    this.#servers.delete(uid);
+    for (const requests of this.#requests.values()) requests.serverLeft(uid);
+  }
+
+  protected onHubGone(): void {
+    this.#fail(
+      new IpcAdapterError(
+        ErrorCode.HUB_GONE,
+        "the Emitter lost its hub (hub.close() was called, or the primary disconnected from this helper); create a new Emitter after setupPrimary() or hub.attach(child)",
+      ),
+    );
+    this.#servers.clear();
+    for (const requests of this.#requests.values()) requests.closeAll();
+    if (current === this) current = null;
+  }
+
+  #fail(error: Error): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    debug("[%s] %s", this.uid, error.message);
+    this.#settleReady(error);
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+      this.release();
+    }
+  }
+}
+
+let current: EmitterPeer | null = null;
+
+/** The process's emitter peer: in-process to the hub in the primary, over IPC in a forked helper. */
+export function acquireEmitterPeer(): EmitterPeer {
+  if (current?.connected) return current;
+  const hub = currentHub();
+  if (hub) {
+    const [hubEnd, memberEnd] = createLocalLinks("the primary's emitter");
+    hub.core.addLink(hubEnd);
+    current = new EmitterPeer(memberEnd, null);
+    return current;
+  }
+  if (cluster.isWorker) {
+    throw wrongProcess(
+      "this process is a cluster worker: use io.emit(), io.serverSideEmit() and io.fetchSockets() there",
+    );
+  }
+  if (typeof process.send !== "function" || !process.connected) {
+    throw wrongProcess(
+      "this process is neither (in the primary, call setupPrimary() first; a standalone process has no cluster to reach)",
+    );
+  }
+  const channel = (process as unknown as { channel?: Channel }).channel ?? null;
+  current = new EmitterPeer(new IpcLink(process as unknown as IpcPeer, "helper", "the primary"), channel);
+  return current;
+}
