@@ -1,0 +1,207 @@
+/**
+ * The demo of `npm start`, used as a person would: Debian's Chromium, driven by playwright-core,
+ * opens two pages that the sticky primary hands to two different workers, chats between them and
+ * reads the side panel. Then Ctrl-C (SIGINT to the primary) must stop every process.
+ *
+ * Chromium is not downloaded: set CHROMIUM_PATH, or install Debian's `chromium` (.ci/run does).
+ * UPDATE_DOCS_SCREENSHOT=1 also writes docs/demo.png.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import t from "tap";
+import { until, withTimeout } from "../helpers/wait";
+
+const ROOT = join(__dirname, "..", "..");
+const PRIMARY = join(ROOT, "examples", "demo", "primary.js");
+const ARTIFACTS = join(__dirname, "artifacts");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
+const WORKERS = 2;
+
+interface Demo {
+  process: ChildProcess;
+  url: string;
+  workerPids: number[];
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts the demo on a free port (PORT=0) and waits until every worker is ready. */
+async function startDemo(t: { teardown(fn: () => unknown): void }): Promise<Demo> {
+  // Its own process group, so that teardown can kill the primary and its workers in one go.
+  const child = spawn(process.execPath, [PRIMARY], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PORT: "0", WORKERS: String(WORKERS), EMITTER_INTERVAL_MS: "1000" },
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await withTimeout(exited, 10_000, "the demo to die");
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  await withTimeout(
+    until(() => (output.match(/ready$/gm) ?? []).length >= WORKERS || child.exitCode !== null, "demo ready", 30_000),
+    31_000,
+    "the demo to start",
+  );
+  const url = /^demo: (http:\/\/localhost:\d+)/m.exec(output)?.[1];
+  if (!url || child.exitCode !== null) throw new Error(`the demo did not start:\n${output}`);
+  const workerPids = [...output.matchAll(/^worker \d+ \(pid (\d+)\) ready$/gm)].map((m) => Number(m[1]));
+  return { process: child, url, workerPids, output: () => output, exited };
+}
+
+interface DemoPage {
+  context: BrowserContext;
+  page: Page;
+  worker: string;
+  /** Console errors, page errors, failed requests and HTTP errors, until `closing` is set. */
+  problems: string[];
+  closing: boolean;
+}
+
+/** Opens the demo in a new browser context and waits for the worker's welcome. */
+async function openPage(browser: Browser, url: string): Promise<DemoPage> {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 640 } });
+  context.setDefaultTimeout(20_000);
+  const page = await context.newPage();
+  const demoPage: DemoPage = { context, page, worker: "", problems: [], closing: false };
+  const problem = (text: string) => demoPage.closing || demoPage.problems.push(text);
+  page.on("console", (message) => message.type() === "error" && problem(`console error: ${message.text()}`));
+  page.on("pageerror", (error) => problem(`page error: ${error.message}`));
+  page.on("requestfailed", (request) => problem(`request failed: ${request.url()} (${request.failure()?.errorText})`));
+  page.on(
+    "response",
+    (response) => response.status() >= 400 && problem(`HTTP ${response.status()}: ${response.url()}`),
+  );
+  await page.goto(url);
+  await page.locator("#worker", { hasText: /^worker \d+$/ }).waitFor();
+  demoPage.worker = (await page.locator("#worker").textContent())!;
+  return demoPage;
+}
+
+async function closePage(demoPage: DemoPage): Promise<void> {
+  demoPage.closing = true;
+  await demoPage.context.close();
+}
+
+/** The side panel's "clients per worker" table, as { label: count }. */
+function clientsPerWorker(page: Page): Promise<Record<string, number>> {
+  return page.$$eval("#clients tbody tr", (rows) =>
+    Object.fromEntries(
+      rows.map((row) => [(row as HTMLElement).dataset.worker, Number((row as HTMLElement).dataset.count)]),
+    ),
+  );
+}
+
+t.test("two pages on two workers chat through the hub, and Ctrl-C stops every process", async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: install Debian's package (apt-get install -y chromium), or set CHROMIUM_PATH to a Chromium or Chrome binary. This test never downloads a browser.`,
+    );
+  }
+  const demo = await startDemo(t);
+  t.equal(demo.workerPids.length, WORKERS, "every worker reported its pid");
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
+  t.teardown(() => browser.close());
+
+  const a = await openPage(browser, demo.url);
+  // The sticky primary sends a new session to the least busy worker; retry a few times anyway.
+  let b: DemoPage | undefined;
+  for (let attempt = 1; attempt <= 6 && !b; attempt++) {
+    const candidate = await openPage(browser, demo.url);
+    if (candidate.worker !== a.worker) b = candidate;
+    else await closePage(candidate);
+  }
+  if (!b) throw new Error(`6 pages in a row landed on ${a.worker}, as the first one`);
+  t.not(a.worker, b.worker, `the pages are on two workers (${a.worker}, ${b.worker})`);
+
+  // Default transports: each page started with long-polling through the sticky primary, then upgraded.
+  for (const { page } of [a, b]) {
+    await page.waitForFunction(() => (window as any).demo.socket.io.engine.transport.name === "websocket");
+    await page.locator("#transport", { hasText: "websocket" }).waitFor();
+  }
+
+  // A message typed in A appears in B, sent by A's worker and delivered by B's, and the reverse.
+  for (const [from, to] of [
+    [a, b],
+    [b, a],
+  ]) {
+    const text = `hello from the page on ${from.worker} at ${Date.now()}`;
+    await from.page.fill("#text", text);
+    await from.page.press("#text", "Enter");
+    for (const reader of [to, from]) {
+      const item = reader.page.locator("#messages li.message", { hasText: text });
+      await item.waitFor();
+      t.equal(await item.getAttribute("data-from"), from.worker, `${reader.worker} shows the sender's worker`);
+      t.equal(await item.getAttribute("data-via"), reader.worker, `${reader.worker} shows the deliverer's worker`);
+      t.same(await item.locator(".route .tag").allTextContents(), [from.worker, reader.worker], "the labels read so");
+    }
+  }
+
+  // The Emitter in the primary posts; every worker delivers to its own pages.
+  for (const { page, worker } of [a, b]) {
+    const post = page.locator('#messages li.message[data-from="primary"]').first();
+    await post.waitFor();
+    t.equal(await post.getAttribute("data-via"), worker, `the Emitter's post reaches ${worker}`);
+  }
+
+  // Clients per worker (fetchSockets across the cluster): one page on each, once the retried
+  // pages' disconnections are seen, and every worker listed.
+  const expected = { [a.worker]: 1, [b.worker]: 1 };
+  for (const { page } of [a, b]) {
+    await until(
+      async () => {
+        const clients = await clientsPerWorker(page);
+        return (
+          Object.keys(clients).length === WORKERS &&
+          a.worker in clients &&
+          b.worker in clients &&
+          clients[a.worker] === 1 &&
+          clients[b.worker] === 1
+        );
+      },
+      "the clients-per-worker view shows one page on each worker",
+      20_000,
+    );
+    t.same(await clientsPerWorker(page), expected, "clients per worker");
+    await page.locator("#server-count", { hasText: String(WORKERS) }).waitFor();
+    await page.locator("#hub-workers", { hasText: String(WORKERS) }).waitFor();
+    t.match(await page.locator("#rate").textContent(), /^\d+(\.\d+)?$/, "the hub's rate is shown");
+  }
+
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await b.page.screenshot({ path: join(ARTIFACTS, "demo.png") });
+  if (process.env.UPDATE_DOCS_SCREENSHOT) await b.page.screenshot({ path: join(ROOT, "docs", "demo.png") });
+
+  t.same(a.problems, [], `no console error nor failed request in the page on ${a.worker}`);
+  t.same(b.problems, [], `no console error nor failed request in the page on ${b.worker}`);
+  await closePage(a);
+  await closePage(b);
+
+  // Ctrl-C: the primary stops its workers, then itself, with exit code 0.
+  demo.process.kill("SIGINT");
+  t.equal(await withTimeout(demo.exited, 20_000, "the demo to stop on SIGINT"), 0, "the primary exits with 0");
+  for (const pid of demo.workerPids) t.throws(() => process.kill(pid, 0), { code: "ESRCH" }, `worker ${pid} is gone`);
+  t.match(demo.output(), /primary: stopped/);
+});
