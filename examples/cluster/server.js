@@ -20,11 +20,17 @@ if (cluster.isPrimary) {
   // "json" serialization they arrive as {type, data} and websocket upgrades fail.
   cluster.setupPrimary({ serialization: "advanced" });
 
-  // The primary owns the port and gives each connection to the worker that holds its session.
+  // The primary owns the port and gives each connection to the worker that holds its session. It
+  // listens once every worker is ready: a connection handed to a worker that has not yet called
+  // setupWorker() would be lost.
   const httpServer = http.createServer();
   setupMaster(httpServer, { loadBalancingMethod: "least-connection" });
-  httpServer.listen(PORT, () => {
-    console.log(`primary ${process.pid}: http://localhost:${httpServer.address().port} with ${WORKERS} workers`);
+  let ready = 0;
+  cluster.on("message", (_worker, message) => {
+    if (message !== "example:ready" || ++ready !== WORKERS) return;
+    httpServer.listen(PORT, () => {
+      console.log(`primary ${process.pid}: http://localhost:${httpServer.address().port} with ${WORKERS} workers`);
+    });
   });
 
   for (let i = 0; i < WORKERS; i++) cluster.fork();
@@ -85,4 +91,5 @@ if (cluster.isPrimary) {
   process.on("disconnect", stop);
   // The primary stops the workers on Ctrl-C; dying here first would look like a crash to it.
   process.on("SIGINT", () => {});
+  process.send("example:ready");
 }

@@ -23,19 +23,23 @@ const emitter = new Emitter();
 // "json" serialization they arrive as {type, data} and websocket upgrades fail.
 cluster.setupPrimary({ exec: join(__dirname, "worker.js"), serialization: "advanced" });
 
-// The primary owns the port and gives each connection to the worker that holds its session.
+// The primary owns the port and gives each connection to the worker that holds its session. It
+// listens once every worker is ready: a connection handed to a worker that has not yet called
+// setupWorker() would be lost.
 const httpServer = http.createServer();
 setupMaster(httpServer, { loadBalancingMethod: "least-connection" });
 
 let stopping = false;
 const timers = [];
 
+let ready = 0;
 function fork() {
   const worker = cluster.fork();
   worker.on("message", (message) => {
-    if (message?.demo === "ready") console.log(`worker ${worker.id} (pid ${worker.process.pid}) ready`);
+    if (message?.demo !== "ready") return;
+    console.log(`worker ${worker.id} (pid ${worker.process.pid}) ready`);
+    if (++ready === WORKERS) listen();
   });
-  return worker;
 }
 
 cluster.on("exit", (worker, code, signal) => {
@@ -45,11 +49,14 @@ cluster.on("exit", (worker, code, signal) => {
   fork();
 });
 
-httpServer.listen(PORT, () => {
-  const { port } = httpServer.address();
-  console.log(`demo: http://localhost:${port} (primary pid ${process.pid}, ${WORKERS} workers)`);
-  for (let i = 0; i < WORKERS; i++) fork();
-});
+for (let i = 0; i < WORKERS; i++) fork();
+
+function listen() {
+  httpServer.listen(PORT, () => {
+    const { port } = httpServer.address();
+    console.log(`demo: http://localhost:${port} (primary pid ${process.pid}, ${WORKERS} workers)`);
+  });
+}
 
 // Every second: the hub's counters, and how many messages it routed since the last tick. The
 // Emitter reaches the pages through the workers; volatile, as a missed tick is not worth a retry.

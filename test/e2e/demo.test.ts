@@ -6,15 +6,13 @@
  * Chromium is not downloaded: set CHROMIUM_PATH, or install Debian's `chromium` (.ci/run does).
  * UPDATE_DOCS_SCREENSHOT=1 also writes docs/demo.png.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import t from "tap";
-import { until, withTimeout } from "../helpers/wait";
+import { interrupt, ROOT, startExample } from "../helpers/example";
+import { until } from "../helpers/wait";
 
-const ROOT = join(__dirname, "..", "..");
-const PRIMARY = join(ROOT, "examples", "demo", "primary.js");
 const ARTIFACTS = join(__dirname, "artifacts");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -29,45 +27,16 @@ const CHROMIUM_ARGS = [
 ];
 const WORKERS = 2;
 
-interface Demo {
-  process: ChildProcess;
-  url: string;
-  workerPids: number[];
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Starts the demo on a free port (PORT=0) and waits until every worker is ready. */
-async function startDemo(t: { teardown(fn: () => unknown): void }): Promise<Demo> {
-  // Its own process group, so that teardown can kill the primary and its workers in one go.
-  const child = spawn(process.execPath, [PRIMARY], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, PORT: "0", WORKERS: String(WORKERS), EMITTER_INTERVAL_MS: "1000" },
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    try {
-      process.kill(-child.pid!, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-    await withTimeout(exited, 10_000, "the demo to die");
-  });
-  let output = "";
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  await withTimeout(
-    until(() => (output.match(/ready$/gm) ?? []).length >= WORKERS || child.exitCode !== null, "demo ready", 30_000),
-    31_000,
-    "the demo to start",
+/** Starts the demo on a free port and waits until every worker is ready. */
+async function startDemo(t: { teardown(fn: () => unknown): void }) {
+  const demo = await startExample(
+    t,
+    "examples/demo/primary.js",
+    { WORKERS: String(WORKERS), EMITTER_INTERVAL_MS: "1000" },
+    (output) => output.includes("demo: http://localhost:"),
   );
-  const url = /^demo: (http:\/\/localhost:\d+)/m.exec(output)?.[1];
-  if (!url || child.exitCode !== null) throw new Error(`the demo did not start:\n${output}`);
-  const workerPids = [...output.matchAll(/^worker \d+ \(pid (\d+)\) ready$/gm)].map((m) => Number(m[1]));
-  return { process: child, url, workerPids, output: () => output, exited };
+  const workerPids = [...demo.output().matchAll(/^worker \d+ \(pid (\d+)\) ready$/gm)].map((m) => Number(m[1]));
+  return { ...demo, workerPids };
 }
 
 interface DemoPage {
@@ -200,8 +169,8 @@ t.test("two pages on two workers chat through the hub, and Ctrl-C stops every pr
   await closePage(b);
 
   // Ctrl-C: the primary stops its workers, then itself, with exit code 0.
-  demo.process.kill("SIGINT");
-  t.equal(await withTimeout(demo.exited, 20_000, "the demo to stop on SIGINT"), 0, "the primary exits with 0");
+  t.equal(await interrupt(demo), 0, "the primary exits with 0");
   for (const pid of demo.workerPids) t.throws(() => process.kill(pid, 0), { code: "ESRCH" }, `worker ${pid} is gone`);
+  t.notOk(demo.alive(), "no process of the demo is left");
   t.match(demo.output(), /primary: stopped/);
 });
