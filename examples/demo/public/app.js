@@ -132,6 +132,7 @@ socket.on("hub:stats", (stats) => {
   rates.push(stats.perSecond);
   if (rates.length > 60) rates.shift();
   const top = Math.max(1, ...rates);
-  const points = rates.map((rate, i) => `${(i * 120) / 59},${30 - (28 * rate) / top}`);
+  const step = 120 / Math.max(1, rates.length - 1);
+  const points = rates.map((rate, i) => `${i * step},${30 - (28 * rate) / top}`);
   $("#spark polyline").setAttribute("points", points.join(" "));
 });
