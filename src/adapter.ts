@@ -15,10 +15,14 @@ import {
   type ClusterResponse,
   MessageType,
   type Room,
+  type Session,
 } from "socket.io-adapter";
+import { RecoveryLog } from "./hub/recovery";
 import { type AdapterOptions, type ResolvedAdapterOptions, resolveAdapterOptions } from "./options";
 import { randomId } from "./peer";
+import { encode, encodeLenient } from "./protocol/codec";
 import { EMITTER_UID_PREFIX } from "./protocol/messages";
+import { AdapterRecovery } from "./recovery";
 import { Requests } from "./requests";
 import { acquireWorkerPeer, type PeerAdapter, type WorkerPeer } from "./worker";
 
@@ -41,6 +45,10 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
   #internals: HeartbeatInternals;
   #requests = new Requests();
   #initialized = false;
+  /** Connection state recovery, when the server has it on. */
+  #recovery: AdapterRecovery | null = null;
+  /** Where sessions and packets are kept when this server runs alone (no hub). */
+  #localLog: RecoveryLog | null = null;
 
   constructor(nsp: any, opts: ResolvedAdapterOptions, peer: WorkerPeer | null) {
     super(nsp, { heartbeatInterval: opts.heartbeatInterval, heartbeatTimeout: opts.heartbeatTimeout });
@@ -63,8 +71,13 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     if (peer) {
       // One uid per process: the hub knows the worker, not each namespace.
       (this as unknown as { uid: string }).uid = peer.uid;
-      peer.register(this);
     }
+    const csr = nsp.server?.opts?.connectionStateRecovery;
+    if (csr) {
+      this.#recovery = new AdapterRecovery(csr.maxDisconnectionDuration, this.uid);
+      if (!peer) this.#localLog = new RecoveryLog();
+    }
+    peer?.register(this, this.#recovery?.retention);
     // socket.io 4.8.0 and 4.8.1 never call init(); later versions call it right after this constructor.
     queueMicrotask(() => {
       if (!this.#initialized) this.init();
@@ -79,11 +92,30 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
   override close(): void {
     super.close();
     this.#requests.closeAll();
+    this.#localLog?.close();
     this.#peer?.unregister(this);
     this.#peer = null;
   }
 
   override onMessage(message: ClusterMessage, offset?: string): void {
+    if (this.#recovery) this.#recovery.deliver(() => this.#onMessage(message, offset));
+    else this.#onMessage(message, offset);
+  }
+
+  #onMessage(message: ClusterMessage, offset?: string): void {
+    // A broadcast carries its recovery offset in its data already: skip the base's offset logic,
+    // which would append another (the official adapter's stray "" / null argument).
+    if (message.type === MessageType.BROADCAST && message.data.requestId === undefined && message.uid !== this.uid) {
+      const { rooms, except, flags } = message.data.opts;
+      Adapter.prototype.broadcast.call(this, message.data.packet, {
+        rooms: new Set(rooms),
+        except: new Set(except),
+        flags,
+      });
+      if (message.uid.startsWith(EMITTER_UID_PREFIX)) return;
+      // Still count the sender as a live server, as the base does for every message.
+      return super.onMessage({ uid: message.uid, nsp: message.nsp, type: MessageType.HEARTBEAT } as ClusterMessage);
+    }
     // An emitter is not a server: skip the heartbeat bookkeeping that would count it.
     if (message.uid.startsWith(EMITTER_UID_PREFIX)) {
       return (BaseClusterAdapter.prototype as unknown as { onMessage: ClusterAdapter["onMessage"] }).onMessage.call(
@@ -93,6 +125,23 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
       );
     }
     super.onMessage(message, offset);
+  }
+
+  override persistSession(session: Omit<Session, "missedPackets">): void {
+    if (!this.#recovery) return;
+    if (this.#peer) this.#peer.saveSession(this.nsp.name, session.pid, session);
+    else this.#localLog?.save(this.nsp.name, session.pid, encodeLenient(session));
+  }
+
+  // socket.io-adapter types the result as Promise<Session>, but socket.io expects null when not found.
+  override restoreSession(pid: string, offset: string): Promise<Session> {
+    const recovery = this.#recovery;
+    if (!recovery) return Promise.resolve(null) as unknown as Promise<Session>;
+    const peer = this.#peer;
+    return recovery.restore((answer) => {
+      if (peer) peer.restore(this.nsp.name, pid, offset, this.#opts.requestsTimeout, answer);
+      else answer(this.#localLog?.restore(this.nsp.name, pid, offset) ?? null);
+    }) as Promise<Session>;
   }
 
   memberLeft(uid: string): void {
@@ -115,11 +164,34 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
   }
 
   override broadcast(packet: any, opts: BroadcastOptions): Promise<void> {
-    if (!opts.flags?.local) {
+    const local = opts.flags?.local;
+    const recovery = this.#recovery;
+    // As socket.io-adapter's SessionAwareAdapter: events without ack, not volatile, get an offset.
+    if (recovery && !local && packet.type === 2 && packet.id === undefined && !opts.flags?.volatile) {
+      const offset = recovery.nextOffset();
+      packet.data.push(offset);
+      recovery.recordLocal(packet.data, opts);
+      this.#publishLogged(packet, opts, offset);
+    } else if (!local) {
       this.publish({ type: MessageType.BROADCAST, data: { packet, opts: encodeOptions(opts) } });
     }
     Adapter.prototype.broadcast.call(this, packet, opts);
     return RESOLVED;
+  }
+
+  #publishLogged(packet: any, opts: BroadcastOptions, offset: string): void {
+    const message = {
+      uid: this.uid,
+      nsp: this.nsp.name,
+      type: MessageType.BROADCAST,
+      data: { packet, opts: encodeOptions(opts) },
+    } as ClusterMessage;
+    // With recovery on, socket.emit() goes through broadcast() with the socket's id as the only
+    // room: when that socket is here, the hub logs the packet and sends it to nobody.
+    const [room] = opts.rooms;
+    const only = opts.rooms.size === 1 && !opts.except?.size && this.nsp.sockets.has(room);
+    if (this.#peer) this.#peer.publish(message, { offset, only });
+    else this.#localLog?.append(offset, this.nsp.name, encode(message, "message"));
   }
 
   override broadcastWithAck(

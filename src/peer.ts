@@ -74,6 +74,9 @@ export abstract class Peer {
   protected abstract onLeft(uid: string): void;
   protected abstract onHubGone(): void;
 
+  /** The hub's answer to a RESTORE (connection state recovery); only servers ask. */
+  protected onRestored(_id: string, _session: string | null, _log: string[]): void {}
+
   #receive(message: unknown): void {
     if (!isOwnMessage(message)) return; // another library's message on the shared channel
     const version = message[MESSAGE_SOURCE];
@@ -102,6 +105,8 @@ export abstract class Peer {
           return;
         case Kind.LEFT:
           return this.onLeft(env.uid);
+        case Kind.RESTORED:
+          return this.onRestored(env.id, env.d, env.log);
         default:
           return this.log("[%s] drop an envelope of kind %d, which only the hub receives", this.uid, env.k);
       }

@@ -7,7 +7,8 @@ import debugModule from "debug";
 import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
 import { Peer, randomId } from "./peer";
 import { encode, encodeLenient } from "./protocol/codec";
-import { envelope, Kind } from "./protocol/messages";
+import { envelope, Kind, type Publish } from "./protocol/messages";
+import type { Found } from "./recovery";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
 import type { Link } from "./transports/link";
 
@@ -33,6 +34,7 @@ const PROCESS_UID = randomId();
 export class WorkerPeer extends Peer {
   #adapters = new Map<string, Set<PeerAdapter>>();
   #warnTimer: NodeJS.Timeout;
+  #restores = new Map<string, { answer: (found: Found | null) => void; timer: NodeJS.Timeout }>();
 
   constructor(link: Link) {
     super("server", PROCESS_UID, link, debug);
@@ -44,13 +46,14 @@ export class WorkerPeer extends Peer {
     }, HUB_ANSWER_DELAY).unref();
   }
 
-  register(adapter: PeerAdapter): void {
+  /** @param retention connection state recovery's maxDisconnectionDuration, if it is on */
+  register(adapter: PeerAdapter, retention?: number): void {
     const name = adapter.nsp.name;
     let set = this.#adapters.get(name);
     if (!set) {
       set = new Set();
       this.#adapters.set(name, set);
-      this.send(envelope({ k: Kind.NAMESPACE, n: name, up: true }));
+      this.send(envelope({ k: Kind.NAMESPACE, n: name, up: true, ...(retention ? { r: retention } : {}) }));
     }
     set.add(adapter);
   }
@@ -70,10 +73,42 @@ export class WorkerPeer extends Peer {
     }
   }
 
-  /** Sends a ClusterMessage to every other server. Throws an UnserializableError synchronously. */
-  publish(message: ClusterMessage): void {
+  /**
+   * Sends a ClusterMessage to every other server. Throws an UnserializableError synchronously.
+   * `log` makes the hub keep it for connection state recovery (`only`: and forward it to nobody).
+   */
+  publish(message: ClusterMessage, log?: { offset: string; only: boolean }): void {
     if (!this.connected) return;
-    this.send(envelope({ k: Kind.PUBLISH, d: encode(message, "message") }));
+    const d = encode(message, "message");
+    if (!log) return this.send(envelope<Publish>({ k: Kind.PUBLISH, d }));
+    const logged = { k: Kind.PUBLISH, d, o: log.offset, n: message.nsp };
+    this.send(envelope<Publish>(log.only ? { ...logged, l: 1 } : logged));
+  }
+
+  /** Hands a disconnected client's session to the hub (connection state recovery). */
+  saveSession(nsp: string, pid: string, session: unknown): void {
+    this.send(envelope({ k: Kind.SESSION, n: nsp, pid, d: encodeLenient(session) }));
+  }
+
+  /** Asks the hub for a session and the packets after `offset`; `answer` runs synchronously on the reply. */
+  restore(nsp: string, pid: string, offset: string, timeout: number, answer: (found: Found | null) => void): void {
+    if (!this.connected) return answer(null);
+    const id = randomId();
+    const timer = setTimeout(() => {
+      this.#restores.delete(id);
+      debug("[%s] no answer to the restore of %s", this.uid, pid);
+      answer(null);
+    }, timeout);
+    this.#restores.set(id, { answer, timer });
+    this.send(envelope({ k: Kind.RESTORE, id, n: nsp, pid, o: offset }));
+  }
+
+  protected override onRestored(id: string, session: string | null, log: string[]): void {
+    const restore = this.#restores.get(id);
+    if (!restore) return;
+    this.#restores.delete(id);
+    clearTimeout(restore.timer);
+    restore.answer(session === null ? null : { session, log });
   }
 
   /** Sends a ClusterResponse to the member that asked; what cannot be sent is left out. */
@@ -109,6 +144,7 @@ export class WorkerPeer extends Peer {
 
   protected onHubGone(): void {
     clearTimeout(this.#warnTimer);
+    for (const id of [...this.#restores.keys()]) this.onRestored(id, null, []);
     for (const adapters of this.#adapters.values()) for (const adapter of adapters) adapter.hubGone();
     if (current === this) current = null;
   }

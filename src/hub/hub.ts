@@ -22,6 +22,7 @@ import {
   reportVersionSkew,
 } from "../protocol/messages";
 import type { Link } from "../transports/link";
+import { RecoveryLog } from "./recovery";
 import { Counters, type HubStats } from "./stats";
 
 const debug = debugModule("socket.io-ipc-adapter:hub");
@@ -41,6 +42,7 @@ export class Hub {
   /** Links with at least one emitter member: they follow namespace events. */
   #emitterLinks: Link[] = [];
   #counters = new Counters();
+  #recovery = new RecoveryLog();
   #closed = false;
   #closeListeners: (() => void)[] = [];
 
@@ -67,7 +69,7 @@ export class Hub {
       if (link.kind === "helper") helpers++;
       else if (link.kind === "worker" && [...members].some((m) => m.role === "server")) workers++;
     }
-    return { workers, helpers, messagesQueued, ...this.#counters };
+    return { workers, helpers, messagesQueued, ...this.#counters, ...this.#recovery.stats() };
   }
 
   onClose(listener: () => void): void {
@@ -78,6 +80,7 @@ export class Hub {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#recovery.close();
     for (const link of [...this.#links.keys()]) link.close();
     for (const listener of this.#closeListeners) listener();
     this.#closeListeners = [];
@@ -100,16 +103,28 @@ export class Hub {
       return debug("drop a malformed message from %s: %s", link.name, problem);
     }
     const env = message as unknown as Envelope;
+    if (env.k !== Kind.HELLO && this.#links.get(link)?.size === 0) return this.#reject(link, `kind ${env.k} before HELLO`);
     switch (env.k) {
       case Kind.HELLO:
         return this.#hello(link, env.uid, env.role);
       case Kind.PUBLISH:
-        if (this.#links.get(link)?.size === 0) return this.#reject(link, "PUBLISH before HELLO");
+        if (env.o !== undefined) {
+          this.#recovery.append(env.o, env.n as string, env.d);
+          if (env.l === 1) return;
+        }
         return this.#publish(link, env, env.d.length);
       case Kind.RESPONSE:
         return this.#respond(link, env, env.to, env.d.length);
       case Kind.NAMESPACE:
         return this.#namespace(link, env);
+      case Kind.SESSION:
+        return this.#recovery.save(env.n, env.pid, env.d);
+      case Kind.RESTORE: {
+        const found = this.#recovery.restore(env.n, env.pid, env.o);
+        debug("restore session %s for %s: %s", env.pid, link.name, found ? `${found.log.length} packets` : "not found");
+        const answer = envelope({ k: Kind.RESTORED, id: env.id, d: found?.session ?? null, log: found?.log ?? [] });
+        return this.#deliver(link, answer, 0);
+      }
       default:
         return this.#reject(link, `kind ${env.k}, which only the hub sends`);
     }
@@ -163,6 +178,7 @@ export class Hub {
     const members = this.#links.get(link);
     const server = members && [...members].find((m) => m.role === "server");
     if (!server) return this.#reject(link, "NAMESPACE from a link with no server");
+    if (message.r !== undefined) this.#recovery.setRetention(message.n, message.r);
     if (message.up) server.namespaces.add(message.n);
     else server.namespaces.delete(message.n);
     const relayed = envelope<Namespace>({ k: Kind.NAMESPACE, uid: server.uid, n: message.n, up: message.up });

@@ -1,7 +1,9 @@
 /** The counters behind hub.stats(). */
 
+import type { RecoveryStats } from "./recovery";
+
 /** A snapshot of the hub's counters, as returned by `hub.stats()`. */
-export interface HubStats {
+export interface HubStats extends RecoveryStats {
   /** Worker processes whose Socket.IO server said hello and are still connected. */
   workers: number;
   /** Helper processes attached with hub.attach(child) and still connected. */

@@ -34,14 +34,17 @@ const TYPED_ARRAYS = {
   BigUint64Array,
 } as const;
 type BinaryType = keyof typeof TYPED_ARRAYS | "ArrayBuffer" | "DataView";
+/** The typed arrays, Buffer excepted (Buffer.isBuffer finds it first). */
+const VIEW_TYPES = (Object.keys(TYPED_ARRAYS) as (keyof typeof TYPED_ARRAYS)[]).filter((name) => name !== "Buffer");
 
 function binaryType(value: object): BinaryType | null {
   if (value instanceof ArrayBuffer) return "ArrayBuffer";
   if (!ArrayBuffer.isView(value)) return null;
   if (Buffer.isBuffer(value)) return "Buffer";
   if (value instanceof DataView) return "DataView";
-  const name = value.constructor?.name;
-  return name in TYPED_ARRAYS ? (name as BinaryType) : "Uint8Array";
+  // instanceof, not constructor.name: a subclass (class Samples extends Float32Array) keeps its element type.
+  for (const name of VIEW_TYPES) if (value instanceof TYPED_ARRAYS[name]) return name;
+  return "Uint8Array";
 }
 
 function bytesOf(value: ArrayBuffer | ArrayBufferView): Buffer {
@@ -66,10 +69,14 @@ function isTagged(value: object): boolean {
   return Object.hasOwn(value, BINARY_KEY) || Object.hasOwn(value, ESCAPE_KEY);
 }
 
-/** A cheap walk: does the value hold anything that plain JSON.stringify would get wrong? */
-function needsTransform(value: unknown, depth: number): boolean {
+/**
+ * A cheap walk: does the value hold anything that plain JSON.stringify would get wrong?
+ * `jsonApplied` is true for what a toJSON() returned: JSON.stringify applies toJSON once, not to its result.
+ */
+function needsTransform(value: unknown, depth: number, jsonApplied = false): boolean {
   if (typeof value !== "object" || value === null) return false;
-  if (depth > MAX_DEPTH) return true;
+  // Same limit as transform(): an object with MAX_DEPTH ancestors is refused on either path.
+  if (depth >= MAX_DEPTH) return true;
   if (binaryType(value) !== null) return true;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
@@ -77,7 +84,9 @@ function needsTransform(value: unknown, depth: number): boolean {
     }
     return false;
   }
-  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return false;
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  // What toJSON returns may hold binary or a reserved key (Date.prototype.toJSON returns a string: cheap).
+  if (!jsonApplied && typeof toJSON === "function") return needsTransform(toJSON.call(value), depth, true);
   if (isTagged(value)) return true;
   for (const key in value) {
     if (Object.hasOwn(value, key) && needsTransform((value as Record<string, unknown>)[key], depth + 1)) return true;
@@ -100,17 +109,28 @@ const OMIT = Symbol("omit");
  * Builds the JSON-ready copy of a value. `lenient` leaves out what cannot be sent (as JSON.stringify
  * leaves out functions); otherwise it throws an UnserializableError naming the path.
  */
-function transform(value: unknown, lenient: boolean, ancestors: Set<object>, path: string): unknown {
+function transform(
+  value: unknown,
+  lenient: boolean,
+  ancestors: Set<object>,
+  path: string,
+  jsonApplied = false,
+): unknown {
+  const type = typeof value === "object" && value !== null ? binaryType(value) : null;
+  if (type !== null) {
+    return { [BINARY_KEY]: type, b64: bytesOf(value as ArrayBufferView).toString("base64") };
+  }
+  // As JSON.stringify: toJSON (of an object, or BigInt.prototype.toJSON if the app defines one) once.
+  if (!jsonApplied && ((typeof value === "object" && value !== null) || typeof value === "bigint")) {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === "function") return transform(toJSON.call(value), lenient, ancestors, path, true);
+  }
   if (typeof value === "bigint") {
     if (lenient) return OMIT;
     throw new UnserializableError("a BigInt", path);
   }
   if (typeof value === "function" || typeof value === "symbol") return OMIT;
   if (typeof value !== "object" || value === null) return value;
-  const type = binaryType(value);
-  if (type !== null) {
-    return { [BINARY_KEY]: type, b64: bytesOf(value as ArrayBufferView).toString("base64") };
-  }
   if (ancestors.has(value)) {
     if (lenient) return OMIT;
     throw new UnserializableError("a circular reference", path);
@@ -118,10 +138,6 @@ function transform(value: unknown, lenient: boolean, ancestors: Set<object>, pat
   if (ancestors.size >= MAX_DEPTH) {
     if (lenient) return OMIT;
     throw new UnserializableError(`an object nested deeper than ${MAX_DEPTH} levels`, path);
-  }
-  const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === "function") {
-    return transform(toJSON.call(value), lenient, ancestors, path);
   }
   ancestors.add(value);
   let result: unknown;

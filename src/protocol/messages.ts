@@ -29,6 +29,12 @@ export const Kind = {
   NAMESPACE: 5,
   /** hub -> every member: the member `uid` left the cluster (its process exited or disconnected). */
   LEFT: 6,
+  /** server -> hub: keep a disconnected client's session for connection state recovery. */
+  SESSION: 7,
+  /** server -> hub: a client reconnects with a session id and an offset; `id` names the request. */
+  RESTORE: 8,
+  /** hub -> server: the answer to RESTORE: the session (or null) and the logged packets after the offset. */
+  RESTORED: 9,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -58,6 +64,12 @@ export interface Publish extends Base {
   k: typeof Kind.PUBLISH;
   /** The codec's encoding of a ClusterMessage. */
   d: string;
+  /** Connection state recovery: the offset of a broadcast the hub logs for replay. */
+  o?: string;
+  /** With `o`: the namespace of the broadcast. */
+  n?: string;
+  /** With `o`: log only, forward to nobody (a direct emit to a socket of the sender). */
+  l?: 1;
 }
 
 export interface Response extends Base {
@@ -74,6 +86,33 @@ export interface Namespace extends Base {
   uid?: string;
   n: string;
   up: boolean;
+  /** Connection state recovery is on in this namespace: how long (ms) sessions and packets are kept. */
+  r?: number;
+}
+
+export interface Session extends Base {
+  k: typeof Kind.SESSION;
+  n: string;
+  pid: string;
+  /** The codec's encoding of socket.io's session ({ sid, pid, rooms, data }). */
+  d: string;
+}
+
+export interface Restore extends Base {
+  k: typeof Kind.RESTORE;
+  id: string;
+  n: string;
+  pid: string;
+  o: string;
+}
+
+export interface Restored extends Base {
+  k: typeof Kind.RESTORED;
+  id: string;
+  /** The session, as SESSION carried it, or null when it is unknown or expired, or the offset is. */
+  d: string | null;
+  /** The logged broadcasts (PUBLISH payloads) after the offset, oldest first. */
+  log: string[];
 }
 
 export interface Left extends Base {
@@ -81,7 +120,7 @@ export interface Left extends Base {
   uid: string;
 }
 
-export type Envelope = Hello | Welcome | Publish | Response | Namespace | Left;
+export type Envelope = Hello | Welcome | Publish | Response | Namespace | Left | Session | Restore | Restored;
 
 /** The ClusterMessage types that a member may publish (the others are responses). */
 const PUBLISHABLE = new Set<number>([
@@ -135,14 +174,27 @@ export function checkEnvelope(message: Record<string, unknown>): string | null {
         ? null
         : "WELCOME without a list of servers";
     case Kind.PUBLISH:
-      return isString(message.d) ? null : "PUBLISH without a string payload";
+      if (!isString(message.d)) return "PUBLISH without a string payload";
+      if (message.o === undefined) return null;
+      if (!isString(message.o) || !isString(message.n)) return "PUBLISH with a bad offset or namespace";
+      return message.l === undefined || message.l === 1 ? null : "PUBLISH with a bad log flag";
     case Kind.RESPONSE:
       if (!isString(message.to)) return "RESPONSE without a recipient";
       return isString(message.d) ? null : "RESPONSE without a string payload";
     case Kind.NAMESPACE:
       if (!isString(message.n)) return "NAMESPACE without a name";
       if (message.uid !== undefined && !isString(message.uid)) return "NAMESPACE with a bad uid";
+      if (message.r !== undefined && !(typeof message.r === "number" && message.r > 0)) return "NAMESPACE with a bad r";
       return typeof message.up === "boolean" ? null : "NAMESPACE without up";
+    case Kind.SESSION:
+      return isString(message.n) && isString(message.pid) && isString(message.d) ? null : "SESSION with bad fields";
+    case Kind.RESTORE:
+      return isString(message.id) && isString(message.n) && isString(message.pid) && isString(message.o)
+        ? null
+        : "RESTORE with bad fields";
+    case Kind.RESTORED:
+      if (!isString(message.id) || !(message.d === null || isString(message.d))) return "RESTORED with bad fields";
+      return Array.isArray(message.log) && message.log.every(isString) ? null : "RESTORED with a bad log";
     case Kind.LEFT:
       return isString(message.uid) ? null : "LEFT without a uid";
     default:
@@ -239,8 +291,10 @@ export function reportVersionSkew(
   log: (format: string, ...args: unknown[]) => void,
 ): void {
   log("ignore a message of protocol version %o from %s (ours: %d)", received, from, PROTOCOL_VERSION);
-  if (warnedVersions.has(received)) return;
-  warnedVersions.add(received);
+  // Objects by kind, not identity: a peer that sends a fresh object each time warns once, and this set stays small.
+  const key = typeof received === "object" && received !== null ? "object" : received;
+  if (warnedVersions.has(key)) return;
+  warnedVersions.add(key);
   process.emitWarning(
     `socket.io-ipc-adapter: ignoring messages of protocol version ${String(received)} from ${from}; this process speaks version ${PROTOCOL_VERSION}. Run the same version of socket.io-ipc-adapter in the primary, the workers and the helpers.`,
     { code: "SIO_IPC_PROTOCOL_MISMATCH" },
