@@ -47,18 +47,25 @@ export async function startExample(
       return false;
     }
   };
-  t.teardown(async () => {
-    if (!alive()) return;
+  // If this test process ends before teardown (a tap timeout kills it), take the example along.
+  const killGroup = () => {
     try {
       process.kill(-group, "SIGKILL");
     } catch {
-      // Gone in the meantime.
+      // Already gone.
     }
-    await withTimeout(
-      until(() => !alive(), `the processes of ${script} to die`, 10_000),
-      11_000,
-      `${script} to die`,
-    );
+  };
+  process.once("exit", killGroup);
+  t.teardown(async () => {
+    if (alive()) {
+      killGroup();
+      await withTimeout(
+        until(() => !alive(), `the processes of ${script} to die`, 10_000),
+        11_000,
+        `${script} to die`,
+      );
+    }
+    process.off("exit", killGroup);
   });
   let output = "";
   child.stdout!.on("data", (chunk) => (output += chunk));
