@@ -103,7 +103,8 @@ export class Hub {
       return debug("drop a malformed message from %s: %s", link.name, problem);
     }
     const env = message as unknown as Envelope;
-    if (env.k !== Kind.HELLO && this.#links.get(link)?.size === 0) return this.#reject(link, `kind ${env.k} before HELLO`);
+    if (env.k !== Kind.HELLO && this.#links.get(link)?.size === 0)
+      return this.#reject(link, `kind ${env.k} before HELLO`);
     switch (env.k) {
       case Kind.HELLO:
         return this.#hello(link, env.uid, env.role);
