@@ -46,6 +46,8 @@ interface DemoPage {
   /** Console errors, page errors, failed requests and HTTP errors, until `closing` is set. */
   problems: string[];
   closing: boolean;
+  /** Socket.IO long-polling requests answered with 200, by method: GET polls, POST sends. */
+  polls: { GET: number; POST: number };
 }
 
 /** Opens the demo in a new browser context and waits for the worker's welcome. */
@@ -53,15 +55,18 @@ async function openPage(browser: Browser, url: string): Promise<DemoPage> {
   const context = await browser.newContext({ viewport: { width: 1100, height: 640 } });
   context.setDefaultTimeout(20_000);
   const page = await context.newPage();
-  const demoPage: DemoPage = { context, page, worker: "", problems: [], closing: false };
+  const demoPage: DemoPage = { context, page, worker: "", problems: [], closing: false, polls: { GET: 0, POST: 0 } };
   const problem = (text: string) => demoPage.closing || demoPage.problems.push(text);
   page.on("console", (message) => message.type() === "error" && problem(`console error: ${message.text()}`));
   page.on("pageerror", (error) => problem(`page error: ${error.message}`));
   page.on("requestfailed", (request) => problem(`request failed: ${request.url()} (${request.failure()?.errorText})`));
-  page.on(
-    "response",
-    (response) => response.status() >= 400 && problem(`HTTP ${response.status()}: ${response.url()}`),
-  );
+  page.on("response", (response) => {
+    if (response.status() >= 400) problem(`HTTP ${response.status()}: ${response.url()}`);
+    const method = response.request().method();
+    if (response.status() === 200 && response.url().includes("transport=polling") && method in demoPage.polls) {
+      demoPage.polls[method as "GET" | "POST"]++;
+    }
+  });
   await page.goto(url);
   await page.locator("#worker", { hasText: /^worker \d+$/ }).waitFor();
   demoPage.worker = (await page.locator("#worker").textContent())!;
@@ -122,9 +127,13 @@ t.test("two pages on two workers chat through the hub, and Ctrl-C stops every pr
   t.not(a.worker, b.worker, `the pages are on two workers (${a.worker}, ${b.worker})`);
 
   // Default transports: each page started with long-polling through the sticky primary, then upgraded.
-  for (const { page } of [a, b]) {
+  for (const { page, polls, worker } of [a, b]) {
     await page.waitForFunction(() => (window as any).demo.socket.io.engine.transport.name === "websocket");
     await page.locator("#transport", { hasText: "websocket" }).waitFor();
+    t.ok(
+      polls.GET >= 1 && polls.POST >= 1,
+      `${worker}'s page polled (GET ${polls.GET}, POST ${polls.POST}) before the upgrade`,
+    );
   }
 
   // A message typed in A appears in B, sent by A's worker and delivered by B's, and the reverse.
