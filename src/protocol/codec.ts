@@ -97,6 +97,20 @@ function define(target: Record<string, unknown>, key: string, value: unknown): v
 const OMIT = Symbol("omit");
 
 /**
+ * Runs user code met during the walk: a getter or a toJSON method. What it throws makes that one
+ * value unsendable: left out when lenient (a worker must always be able to answer fetchSockets,
+ * whatever its socket.data), an UnserializableError otherwise.
+ */
+function guarded(run: () => unknown, lenient: boolean, path: string): unknown {
+  try {
+    return run();
+  } catch (error) {
+    if (lenient) return OMIT;
+    throw new UnserializableError("a value whose getter or toJSON() throws", path, { cause: error });
+  }
+}
+
+/**
  * Builds the JSON-ready copy of a value. `lenient` leaves out what cannot be sent (as JSON.stringify
  * leaves out functions); otherwise it throws an UnserializableError naming the path.
  */
@@ -119,9 +133,11 @@ function transform(value: unknown, lenient: boolean, ancestors: Set<object>, pat
     if (lenient) return OMIT;
     throw new UnserializableError(`an object nested deeper than ${MAX_DEPTH} levels`, path);
   }
-  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  const toJSON = guarded(() => (value as { toJSON?: unknown }).toJSON, lenient, path);
+  if (toJSON === OMIT) return OMIT;
   if (typeof toJSON === "function") {
-    return transform(toJSON.call(value), lenient, ancestors, path);
+    const json = guarded(() => toJSON.call(value), lenient, path);
+    return json === OMIT ? OMIT : transform(json, lenient, ancestors, path);
   }
   ancestors.add(value);
   let result: unknown;
@@ -136,7 +152,8 @@ function transform(value: unknown, lenient: boolean, ancestors: Set<object>, pat
     const copy: Record<string, unknown> = {};
     for (const key in value) {
       if (!Object.hasOwn(value, key)) continue;
-      const item = transform((value as Record<string, unknown>)[key], lenient, ancestors, `${path}.${key}`);
+      const raw = guarded(() => (value as Record<string, unknown>)[key], lenient, `${path}.${key}`);
+      const item = raw === OMIT ? OMIT : transform(raw, lenient, ancestors, `${path}.${key}`);
       if (item !== OMIT && item !== undefined) define(copy, key, item);
     }
     result = isTagged(value) ? { [ESCAPE_KEY]: copy } : copy;
