@@ -114,7 +114,16 @@ export class WorkerPeer extends Peer {
   /** Sends a ClusterResponse to the member that asked; what cannot be sent is left out. */
   respond(to: string, response: ClusterResponse): void {
     if (!this.connected) return;
-    this.send(envelope({ k: Kind.RESPONSE, to, d: encodeLenient(response) }));
+    let d: string;
+    try {
+      d = encodeLenient(response);
+    } catch (error) {
+      // Only user code that throws wherever it is touched (e.g. a Proxy in socket.data whose traps
+      // throw) gets here. This runs in socket.io-adapter's promise chain: a throw would be an
+      // unhandled rejection that kills the worker. The requester times out instead.
+      return debug("[%s] drop a response to %s that cannot be encoded: %s", this.uid, to, (error as Error)?.message);
+    }
+    this.send(envelope({ k: Kind.RESPONSE, to, d }));
   }
 
   protected onWelcome(): void {

@@ -290,6 +290,11 @@ export function reportVersionSkew(
   from: string,
   log: (format: string, ...args: unknown[]) => void,
 ): void {
+  // A tag that is no version at all ("1", {}, null) is a malformed message, not another release:
+  // a warning would name "version 1" as foreign, and each object would warn again and be kept.
+  if (!Number.isSafeInteger(received) || (received as number) < 1) {
+    return log("drop a message with a malformed protocol version %o from %s", received, from);
+  }
   log("ignore a message of protocol version %o from %s (ours: %d)", received, from, PROTOCOL_VERSION);
   // Objects by kind, not identity: a peer that sends a fresh object each time warns once, and this set stays small.
   const key = typeof received === "object" && received !== null ? "object" : received;
