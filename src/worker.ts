@@ -67,6 +67,7 @@ export class WorkerPeer extends Peer {
     if (this.#adapters.size === 0) {
       // No server left in this process: release the channel so that the process may exit.
       debug("[%s] last adapter closed", this.uid);
+      this.send(envelope({ k: Kind.BYE, uid: this.uid }));
       clearTimeout(this.#warnTimer);
       this.closeLink();
       if (current === this) current = null;
