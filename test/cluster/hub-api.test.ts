@@ -24,6 +24,10 @@ const STATS_KEYS = [
   "messagesQueued",
   "messagesRejected",
   "messagesRouted",
+  "recoveryLogBytes",
+  "recoveryLogEntries",
+  "recoveryLogEvicted",
+  "recoverySessions",
   "workers",
 ];
 
