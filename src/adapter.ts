@@ -165,6 +165,10 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
       for (const uid of peers) servers.set(uid, { clients: null, acks: 0, done: false });
       const timer = setTimeout(() => this.#ackRequests.delete(requestId), opts.flags?.timeout ?? 0);
       this.#ackRequests.set(requestId, { servers, pending: servers.size, clientCountCallback, ack, timer });
+    } else if (opts.flags?.local) {
+      // socket.io completes io.local.timeout(ms).emit only once every server that serverCount()
+      // counts has given its number of clients: the others send this broadcast to none.
+      for (let i = 0; i < peers.length; i++) clientCountCallback(0);
     }
     Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
   }

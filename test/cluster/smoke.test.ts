@@ -1,6 +1,6 @@
 import t from "tap";
 import { SERIALIZATIONS, startCluster } from "../helpers/cluster";
-import { collect, once } from "../helpers/wait";
+import { once } from "../helpers/wait";
 
 for (const serialization of SERIALIZATIONS) {
   t.test(`broadcasts to every worker (${serialization})`, async (t) => {
