@@ -73,17 +73,30 @@ for (const serialization of SERIALIZATIONS) {
         t.same(await roomsSeenBy(s, 1), [[], [], ["vip", "y"], []], "fetchSockets shows the rooms left");
       });
 
-      await t.test(`io.local.socketsJoin and socketsLeave act on this worker's sockets only in ${nsp}`, async (t) => {
-        const s = new Scope(t, c, nsp);
-        const clients = await s.connectAll([0, 1, 1, 2]);
-        await s.run(1, `nsp.local.socketsJoin("here"); return true`);
-        await s.run(0, `nsp.to("here").emit("to-here"); return true`);
-        await s.marker(0);
-        t.same(receivers(clients, "to-here"), names(clients[1], clients[2]), "only worker 1's sockets joined");
-        t.same(await roomsSeenBy(s, 2), [[], ["here"], ["here"], []]);
-        await s.run(1, `nsp.local.socketsLeave("here"); return true`);
-        t.same(await roomsSeenBy(s, 0), [[], [], [], []], "and left");
-      });
+      await t.test(
+        `io.local.socketsJoin, socketsLeave and disconnectSockets act on this worker's sockets only in ${nsp}`,
+        async (t) => {
+          const s = new Scope(t, c, nsp);
+          const clients = await s.connectAll([0, 1, 1, 2]);
+          await s.run(1, `nsp.local.socketsJoin("here"); return true`);
+          await s.run(0, `nsp.to("here").emit("to-here"); return true`);
+          await s.marker(0);
+          t.same(receivers(clients, "to-here"), names(clients[1], clients[2]), "only worker 1's sockets joined");
+          t.same(await roomsSeenBy(s, 2), [[], ["here"], ["here"], []]);
+          await s.run(1, `nsp.local.socketsLeave("here"); return true`);
+          t.same(await roomsSeenBy(s, 0), [[], [], [], []], "and left");
+
+          const gone = Promise.all([clients[1], clients[2]].map((x) => once(x.socket, "disconnect", 10_000)));
+          await s.run(1, `nsp.local.disconnectSockets(); return true`);
+          t.same(
+            (await gone).map(([reason]) => reason),
+            ["io server disconnect", "io server disconnect"],
+            "local.disconnectSockets",
+          );
+          await s.marker(1, [clients[0], clients[3]]);
+          t.ok(clients[0].socket.connected && clients[3].socket.connected, "the other workers' sockets stay connected");
+        },
+      );
 
       await t.test(
         `io.in(room).disconnectSockets() disconnects the room's sockets on every worker in ${nsp}`,
