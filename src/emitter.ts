@@ -180,7 +180,13 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
    */
   fetchSockets(): Promise<SocketDetails[]> {
     const requestId = randomId();
-    const prepared = this.#prepare(MessageType.FETCH_SOCKETS, { opts: this.#opts(), requestId });
+    let prepared: ReturnType<EmitterPeer["prepare"]>;
+    try {
+      prepared = this.#prepare(MessageType.FETCH_SOCKETS, { opts: this.#opts(), requestId });
+    } catch (error) {
+      // Its arguments cannot be wrong: what fails here is the emitter (hub gone, not attached).
+      return Promise.reject(error);
+    }
     const timeout = this.#flags.timeout ?? this.#target.requestsTimeout;
     return new Promise((resolve, reject) => {
       const settle = (error: Error | null, answers: unknown[]) => {
@@ -244,6 +250,13 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
     peer.hold();
     peer.ready().then(
       () => {
+        // The hub may have gone since the request was prepared (hub.close() in the meantime).
+        try {
+          peer.check();
+        } catch (error) {
+          peer.release();
+          return fail(error as Error);
+        }
         start(peer.serversOf(nsp));
         peer.send(prepared);
       },
