@@ -127,7 +127,7 @@ export class EmitterPeer extends Peer {
     // Our IpcLink listens to "message" and "disconnect" once each, while it is open.
     const ours = this.connected ? 1 : 0;
     const theirs = process.listenerCount("message") > ours || process.listenerCount("disconnect") > ours;
-    if (this.#holds > 0 || theirs) this.#channel.ref();
+    if ((this.#holds > 0 && this.connected) || theirs) this.#channel.ref();
     else this.#channel.unref();
   }
 
@@ -162,15 +162,15 @@ export class EmitterPeer extends Peer {
   }
 
   protected onLeft(uid: string): void {
+    // The hub says that this emitter left: it is closing (hub.close() in the primary).
+    if (uid === this.uid) return this.closeLink();
     this.#servers.delete(uid);
     for (const requests of this.#requests.values()) requests.serverLeft(uid);
   }
 
   protected onHubGone(): void {
-    // The channel of a helper is gone with its hub: nothing left to keep alive or to let go.
     process.off("newListener", this.#onListenerAdded);
     process.off("removeListener", this.#onListenerRemoved);
-    this.#channel = null;
     this.#fail(
       new IpcAdapterError(
         ErrorCode.HUB_GONE,
@@ -179,6 +179,9 @@ export class EmitterPeer extends Peer {
     );
     this.#servers.clear();
     for (const requests of this.#requests.values()) requests.closeAll();
+    // Nothing can arrive any more: from now on, only the user's own listeners keep a helper alive.
+    this.#updateRef();
+    this.#channel = null;
     if (current === this) current = null;
   }
 
@@ -206,6 +209,11 @@ export function acquireEmitterPeer(): EmitterPeer {
     hub.core.addLink(hubEnd);
     current = new EmitterPeer(memberEnd, null);
     return current;
+  }
+  if (cluster.isPrimary && Object.keys(cluster.workers ?? {}).length > 0) {
+    // A primary may have an IPC channel of its own (started by a supervisor, a test runner, PM2 in
+    // fork mode): it must not be mistaken for a helper.
+    throw wrongProcess("this process is the cluster primary and setupPrimary() has not been called: call it first");
   }
   if (cluster.isWorker) {
     throw wrongProcess(
