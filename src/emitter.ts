@@ -5,7 +5,7 @@
 import type { ClusterMessage } from "socket.io-adapter";
 import { MessageType } from "socket.io-adapter";
 import { acquireEmitterPeer, type EmitterPeer } from "./emitter-peer";
-import { ErrorCode, IpcAdapterError } from "./errors";
+import { ErrorCode, InvalidOptionTypeError, IpcAdapterError } from "./errors";
 import { checkMilliseconds, checkOptionsObject } from "./options";
 import { randomId } from "./peer";
 import type { AllButLast, DefaultEventsMap, EventNames, EventParams, EventsMap } from "./typed-events";
@@ -337,7 +337,7 @@ export class Emitter<EmitEvents extends EventsMap = DefaultEventsMap> {
         ? DEFAULT_EMITTER_REQUESTS_TIMEOUT
         : checkMilliseconds("requestsTimeout", given.requestsTimeout);
     if (typeof nsp !== "string" || !nsp.startsWith("/")) {
-      throw new TypeError(`the namespace must be a string starting with "/", got ${JSON.stringify(nsp)}`);
+      throw new InvalidOptionTypeError(`the namespace must be a string starting with "/", got ${JSON.stringify(nsp)}`);
     }
     this.#options = opts;
     this.#target = { peer: acquireEmitterPeer(), nsp, requestsTimeout };

@@ -2,13 +2,11 @@
 
 /** A map of event names to listener signatures, e.g. `{ hello: (name: string) => void }`. */
 export interface EventsMap {
-  // biome-ignore lint/suspicious/noExplicitAny: listener signatures are the user's
   [event: string]: any;
 }
 
 /** The map used when none is given: any event, any arguments. */
 export interface DefaultEventsMap {
-  // biome-ignore lint/suspicious/noExplicitAny: any event, any arguments
   [event: string]: (...args: any[]) => void;
 }
 

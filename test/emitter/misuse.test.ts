@@ -2,6 +2,7 @@ import { execFile, fork } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
+import { Emitter } from "../../src/index";
 import { SERIALIZATIONS, startCluster } from "../helpers/cluster";
 import { forkHelper } from "../helpers/emitter";
 import { once, withTimeout } from "../helpers/wait";
@@ -11,6 +12,29 @@ const WHERE =
   "Emitter works only in the cluster primary after setupPrimary(), or in a child forked by the primary and passed to hub.attach(child)";
 const WRONG_PROCESS = "SIO_IPC_ERR_WRONG_PROCESS";
 const HUB_GONE = "SIO_IPC_ERR_HUB_GONE";
+
+t.test("new Emitter() checks its options first, each with a message that names it", async (t) => {
+  const invalid = "SIO_IPC_ERR_INVALID_OPTION";
+  t.throws(() => new Emitter({ requestsTimeout: -1 }), {
+    name: "InvalidOptionRangeError",
+    code: invalid,
+    message: "requestsTimeout must be a positive number of milliseconds up to 2147483647, got -1 (number)",
+  });
+  t.throws(() => new Emitter({ requestsTimeout: "5000" as never }), {
+    name: "InvalidOptionTypeError",
+    code: invalid,
+    message: 'requestsTimeout must be a positive number of milliseconds, got "5000" (string)',
+  });
+  t.throws(() => new Emitter(42 as never), {
+    code: invalid,
+    message: "Emitter options must be an object, got 42 (number)",
+  });
+  t.throws(() => new Emitter({}, "admin"), {
+    name: "InvalidOptionTypeError",
+    code: invalid,
+    message: 'the namespace must be a string starting with "/", got "admin"',
+  });
+});
 
 t.test("new Emitter() throws in a plain process, saying where an emitter works", async (t) => {
   const script = `

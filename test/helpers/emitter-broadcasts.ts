@@ -110,7 +110,7 @@ export function testBroadcasts(t: tap.Test, c: TestCluster, host: EmitterHost): 
     );
     await host.run(`
       ctx.emitter.volatile.to(${JSON.stringify(room)}).emit("flags-volatile");
-      ctx.emitter.to(${JSON.stringify(room)}).compress(false).emit("flags-compress");
+      ctx.emitter.compress(false).to(${JSON.stringify(room)}).emit("flags-compress");
       ctx.emitter.volatile.compress(false).emit("flags-both");
       return true;
     `);
@@ -203,6 +203,8 @@ export function testBroadcasts(t: tap.Test, c: TestCluster, host: EmitterHost): 
       ids(["S0", "S2", "O1"]).every((id) => all.includes(id)),
       "without a target, every socket joins",
     );
+    await host.run(`ctx.emitter.socketsLeave(${JSON.stringify(dst)}); return true`);
+    t.same(await fetchIds(dst), [], "without a target, every socket leaves");
     await flush(host, clients);
     t.same(receivers(clients, "joined"), ["S0", "S2"]);
   });
@@ -245,6 +247,13 @@ export function testBroadcasts(t: tap.Test, c: TestCluster, host: EmitterHost): 
       await flush(host, clients);
       t.ok(clients.keep.socket.connected, "a socket outside the rooms stays connected");
       t.ok(siblings.soft.connected, "close = false leaves the connection and its other sockets open");
+      const keepReason = disconnectReason(clients.keep.socket);
+      const softSibling = disconnectReason(siblings.soft);
+      await host.run(`ctx.emitter.of("/admin").disconnectSockets(); return true`);
+      t.equal(await softSibling, "io server disconnect", "of(nsp).disconnectSockets() targets that namespace");
+      t.ok(clients.keep.socket.connected, "and only that one");
+      await host.run("ctx.emitter.disconnectSockets(); return true");
+      t.equal(await keepReason, "io server disconnect", "without a target, every socket is disconnected");
     },
   );
 
@@ -264,6 +273,7 @@ export function testBroadcasts(t: tap.Test, c: TestCluster, host: EmitterHost): 
         serverSideBigint: codeOf(() => ctx.emitter.serverSideEmit("x", 1n, () => (called = true))),
         ackBigint: codeOf(() => ctx.emitter.timeout(1000).emit("x", 1n, () => (called = true))),
         called: await new Promise((resolve) => setTimeout(() => resolve(called), 50)),
+        badTimeout: [codeOf(() => ctx.emitter.timeout(0)), codeOf(() => ctx.emitter.to("r").timeout("1"))],
         stillWorks: ctx.emitter.emit("after-errors"),
       };
     `);
@@ -275,6 +285,14 @@ export function testBroadcasts(t: tap.Test, c: TestCluster, host: EmitterHost): 
     for (const key of ["bigint", "nestedBigint", "serverSideBigint", "ackBigint"]) {
       t.match(result[key], /^SIO_IPC_ERR_UNSERIALIZABLE: cannot send a BigInt/, key);
     }
+    t.same(
+      result.badTimeout,
+      [
+        "SIO_IPC_ERR_INVALID_OPTION: timeout must be a positive number of milliseconds up to 2147483647, got 0 (number)",
+        'SIO_IPC_ERR_INVALID_OPTION: timeout must be a positive number of milliseconds, got "1" (string)',
+      ],
+      "timeout(ms) checks its argument",
+    );
     t.equal(result.called, false, "no callback is called for an emit that threw");
     t.equal(result.stillWorks, true, "the emitter works after the errors");
   });
