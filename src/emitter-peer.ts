@@ -177,7 +177,9 @@ export class EmitterPeer extends Peer {
         "the Emitter lost its hub (hub.close() was called, or the primary disconnected from this helper); create a new Emitter after setupPrimary() or hub.attach(child)",
       ),
     );
-    this.#servers.clear();
+    // Every server is out of reach: requests settle as when servers leave, broadcasts with acks too
+    // (closeAll alone would leave those to their timeout).
+    for (const uid of this.#servers.keys()) this.onLeft(uid);
     for (const requests of this.#requests.values()) requests.closeAll();
     // Nothing can arrive any more: from now on, only the user's own listeners keep a helper alive.
     this.#updateRef();
