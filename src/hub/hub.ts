@@ -81,6 +81,11 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     this.#recovery.close();
+    // Closing a link only stops listening to it: tell each emitter that it is out, so that a
+    // helper's emitter fails with a clear error instead of sending into the void.
+    for (const member of this.#members.values()) {
+      if (member.role === "emitter") this.#deliver(member.link, envelope<Left>({ k: Kind.LEFT, uid: member.uid }), 0);
+    }
     for (const link of [...this.#links.keys()]) link.close();
     for (const listener of this.#closeListeners) listener();
     this.#closeListeners = [];

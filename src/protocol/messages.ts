@@ -27,7 +27,10 @@ export const Kind = {
   RESPONSE: 4,
   /** server -> hub: one of its namespaces opened (`up: true`) or closed; hub -> emitters: the same, with the uid. */
   NAMESPACE: 5,
-  /** hub -> every member: the member `uid` left the cluster (its process exited or disconnected). */
+  /**
+   * hub -> every member: the member `uid` left the cluster (its process exited or disconnected).
+   * hub -> an emitter, with the emitter's own uid: the hub is closing (hub.close()).
+   */
   LEFT: 6,
   /** server -> hub: keep a disconnected client's session for connection state recovery. */
   SESSION: 7,
