@@ -139,7 +139,7 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
         : null;
     if (ack && this.#flags.timeout === undefined) {
       throw new IpcAdapterError(
-        ErrorCode.RESERVED_EVENT,
+        ErrorCode.ACK_WITHOUT_TIMEOUT,
         "Callbacks are not supported when broadcasting without a timeout; use emitter.timeout(ms).emit(ev, ...args, callback)",
       );
     }

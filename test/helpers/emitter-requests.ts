@@ -163,7 +163,11 @@ export function testRequests(t: tap.Test, c: TestCluster, host: EmitterHost): vo
     );
 
     const withoutTimeout = await host.run(`
-      try { ctx.emitter.to(${r}).emit("ask", 1, () => {}); return "no error"; } catch (error) { return error.message; }`);
-    t.match(withoutTimeout, /use emitter\.timeout\(ms\)\.emit/, "a callback without timeout() throws, naming the fix");
+      try { ctx.emitter.to(${r}).emit("ask", 1, () => {}); return "no error"; } catch (error) { return { message: error.message, code: error.code }; }`);
+    t.match(
+      withoutTimeout,
+      { message: /use emitter\.timeout\(ms\)\.emit/, code: "SIO_IPC_ERR_ACK_WITHOUT_TIMEOUT" },
+      "a callback without timeout() throws, naming the fix",
+    );
   });
 }
