@@ -27,7 +27,10 @@ export const Kind = {
   RESPONSE: 4,
   /** server -> hub: one of its namespaces opened (`up: true`) or closed; hub -> emitters: the same, with the uid. */
   NAMESPACE: 5,
-  /** hub -> every member: the member `uid` left the cluster (its process exited or disconnected). */
+  /**
+   * hub -> every member: the member `uid` left the cluster (its process exited or disconnected).
+   * hub -> an emitter, with the emitter's own uid: the hub is closing (hub.close()).
+   */
   LEFT: 6,
   /** server -> hub: keep a disconnected client's session for connection state recovery. */
   SESSION: 7,
@@ -35,6 +38,8 @@ export const Kind = {
   RESTORE: 8,
   /** hub -> server: the answer to RESTORE: the session (or null) and the logged packets after the offset. */
   RESTORED: 9,
+  /** member -> hub: the member `uid` leaves (its last Socket.IO server closed); the hub tells the others. */
+  BYE: 10,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -120,7 +125,12 @@ export interface Left extends Base {
   uid: string;
 }
 
-export type Envelope = Hello | Welcome | Publish | Response | Namespace | Left | Session | Restore | Restored;
+export interface Bye extends Base {
+  k: typeof Kind.BYE;
+  uid: string;
+}
+
+export type Envelope = Hello | Welcome | Publish | Response | Namespace | Left | Session | Restore | Restored | Bye;
 
 /** The ClusterMessage types that a member may publish (the others are responses). */
 const PUBLISHABLE = new Set<number>([
@@ -197,6 +207,8 @@ export function checkEnvelope(message: Record<string, unknown>): string | null {
       return Array.isArray(message.log) && message.log.every(isString) ? null : "RESTORED with a bad log";
     case Kind.LEFT:
       return isString(message.uid) ? null : "LEFT without a uid";
+    case Kind.BYE:
+      return isString(message.uid) ? null : "BYE without a uid";
     default:
       return `unknown kind ${String(message.k)}`;
   }
@@ -290,11 +302,14 @@ export function reportVersionSkew(
   from: string,
   log: (format: string, ...args: unknown[]) => void,
 ): void {
+  // A tag that is no version at all ("1", {}, null) is a malformed message, not another release:
+  // a warning would name "version 1" as foreign, and each object would warn again and be kept.
+  if (!Number.isSafeInteger(received) || (received as number) < 1) {
+    return log("drop a message with a malformed protocol version %o from %s", received, from);
+  }
   log("ignore a message of protocol version %o from %s (ours: %d)", received, from, PROTOCOL_VERSION);
-  // Objects by kind, not identity: a peer that sends a fresh object each time warns once, and this set stays small.
-  const key = typeof received === "object" && received !== null ? "object" : received;
-  if (warnedVersions.has(key)) return;
-  warnedVersions.add(key);
+  if (warnedVersions.has(received)) return;
+  warnedVersions.add(received);
   process.emitWarning(
     `socket.io-ipc-adapter: ignoring messages of protocol version ${String(received)} from ${from}; this process speaks version ${PROTOCOL_VERSION}. Run the same version of socket.io-ipc-adapter in the primary, the workers and the helpers.`,
     { code: "SIO_IPC_PROTOCOL_MISMATCH" },
