@@ -44,6 +44,9 @@ export const MAX_FRAME_SIZE = 64 * 1024 * 1024;
  */
 export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
+/** How long (ms) a closing connection may take to flush what was sent before it is destroyed. */
+export const CLOSE_FLUSH_TIMEOUT = 1_000;
+
 /** Counters of the Unix-socket transport in this process, for all its connections. */
 export interface UnixSocketStats {
   /** Frames read and handed on. */
@@ -217,6 +220,7 @@ export class UnixSocketLink implements Link {
     if (error) debug("write error on %s: %s", this.name, error.message);
   };
   #uncork = () => {
+    if (!this.#corked) return; // close() uncorked already
     this.#corked = false;
     this.#socket.uncork();
   };
@@ -285,11 +289,28 @@ export class UnixSocketLink implements Link {
     this.#droppedListeners.push(listener);
   }
 
-  /** Closes the connection (the peer sees it close) and calls the close listeners once. */
+  /**
+   * Closes the connection (the peer sees it close) and calls the close listeners once. What was
+   * sent before is flushed first (e.g. a worker's last NAMESPACE and BYE), for at most
+   * CLOSE_FLUSH_TIMEOUT ms.
+   */
   close(): void {
+    this.#shutdown(false);
+  }
+
+  #shutdown(abort: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#socket.destroy();
+    const socket = this.#socket;
+    if (this.#corked) {
+      this.#corked = false;
+      socket.uncork();
+    }
+    if (abort || socket.destroyed || socket.writableLength === 0) socket.destroy();
+    else {
+      socket.end();
+      setTimeout(() => socket.destroy(), CLOSE_FLUSH_TIMEOUT).unref();
+    }
     debug("%s closed", this.name);
     const listeners = this.#closeListeners;
     this.#messageListeners = [];
@@ -309,7 +330,7 @@ export class UnixSocketLink implements Link {
   #reject(error: FrameError): void {
     stats.framesRejected++;
     debug("close %s: bad frame (%s)", this.name, error.message);
-    this.close();
+    this.#shutdown(true);
   }
 
   #drop(message: Envelope, why: string): void {

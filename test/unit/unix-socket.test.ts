@@ -113,9 +113,11 @@ t.test("a link carries envelopes both ways, in order", async (t) => {
   );
   await until(() => left.queued === 0, "the writes to complete");
   const closed = new Promise<void>((resolve) => right.onClose(resolve));
+  left.send(publish("last words"));
   left.close();
   await closed;
   t.pass("closing one end closes the other");
+  t.equal((got[got.length - 1] as Publish).d, "last words", "after what was sent before the close");
   const dropped: Error[] = [];
   left.onDropped((e) => dropped.push(e));
   left.send(publish("late"));
