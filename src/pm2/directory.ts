@@ -6,7 +6,7 @@
  * directory and not a symlink, checked with lstat). A directory that fails a check is never
  * repaired or used: the caller gets an Error that says what is wrong and what to do.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,6 +87,14 @@ export function ensurePrivateDirectory(directory: string): void {
   }
 }
 
+/** A hub listens on a temporary name first (see socket-hub.ts): `~`, 12 hex digits, `.tmp`. */
+const TEMPORARY_NAME_LENGTH = 17;
+
+/** A fresh temporary socket path in the group's directory, no longer than the budget allows. */
+export function temporarySocketPath(paths: GroupPaths): string {
+  return join(paths.directory, `~${randomBytes(6).toString("hex")}.tmp`);
+}
+
 /**
  * The paths of `group`: in the first candidate directory whose socket path fits in
  * {@link MAX_SOCKET_PATH} bytes. The directory is created and checked here; throws an
@@ -102,7 +110,8 @@ export function resolveGroupPaths(group: string, env: NodeJS.ProcessEnv = proces
   const stem = groupFileName(group);
   for (const directory of candidateDirectories(env)) {
     const socket = join(directory, `${stem}.sock`);
-    if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) continue;
+    const longest = Math.max(Buffer.byteLength(socket), Buffer.byteLength(directory) + 1 + TEMPORARY_NAME_LENGTH);
+    if (longest > MAX_SOCKET_PATH) continue;
     ensurePrivateDirectory(directory);
     return { directory, socket, lock: join(directory, `${stem}.lock`) };
   }

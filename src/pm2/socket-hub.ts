@@ -10,9 +10,8 @@ import { createServer, type Server, type Socket } from "node:net";
 import debugModule from "debug";
 import { Hub } from "../hub/hub";
 import type { HubStats } from "../hub/stats";
-import { randomId } from "../peer";
 import { type UnixSocketLimits, UnixSocketLink } from "../transports/unix-socket";
-import type { GroupPaths } from "./directory";
+import { type GroupPaths, temporarySocketPath } from "./directory";
 import { createLock, isStale, readLock, removeLock } from "./lock";
 
 const debug = debugModule("socket.io-ipc-adapter:pm2");
@@ -99,7 +98,7 @@ export class SocketHub {
     // libuv unlinks a listening socket's path when the server closes: a hub that steps down would
     // remove its successor's file. So listen on a name of our own, then rename it into place (which
     // also replaces, atomically, a stale socket file left by a hub that died).
-    const temporary = `${this.paths.socket}.${process.pid}.${randomId()}`;
+    const temporary = temporarySocketPath(this.paths);
     return new Promise((resolve) => {
       this.#server.once("error", (error) => {
         debug("cannot listen on %s: %s", temporary, error.message);

@@ -10,6 +10,7 @@ import {
   groupFileName,
   MAX_SOCKET_PATH,
   resolveGroupPaths,
+  temporarySocketPath,
 } from "../../src/pm2/directory";
 
 function scratch(t: { teardown(fn: () => void): void }): string {
@@ -84,6 +85,11 @@ t.test("paths: under PM2_HOME, else in the temp dir, always short enough", async
   t.match(fallback.directory, /sio-ipc-\d+$/, "to <tmpdir>/sio-ipc-<uid>");
   t.ok(Buffer.byteLength(fallback.socket) <= MAX_SOCKET_PATH);
   t.ok(Buffer.byteLength(resolveGroupPaths("g".repeat(250), { PM2_HOME: home }).socket) <= MAX_SOCKET_PATH);
+  t.ok(Buffer.byteLength(temporarySocketPath(fallback)) <= MAX_SOCKET_PATH, "so does the hub's temporary name");
+  // A directory that leaves room for "a.sock" but not for the temporary name is not used either.
+  const edge = join(home, "e".repeat(MAX_SOCKET_PATH - home.length - 1 - 17 - 1));
+  mkdirSync(edge);
+  t.not(resolveGroupPaths("a", { PM2_HOME: edge }).directory, join(edge, "sio-ipc"));
   process.env.TMPDIR = deep;
   t.throws(() => resolveGroupPaths("app", { PM2_HOME: deep }), refusal(/no socket path .* fits in 103 bytes/));
 });
