@@ -250,6 +250,7 @@ export interface PeerSettings {
  * The process's peer, created on first use (later settings are ignored: one peer per process).
  * - PM2 cluster mode (detected, or forced with `pm2: true`): over a Unix socket to the hub elected
  *   among the workers of the group. Throws an IpcAdapterError if the socket directory is unsafe.
+ * - PM2 cluster mode with `pm2: false`: null, each instance alone (PM2's daemon relays nothing).
  * - a `node:cluster` worker: over the IPC channel to the primary.
  * - elsewhere (a single process, a plain fork) there is no cluster to join: null, and the adapter
  *   works as the in-memory one.
@@ -257,12 +258,18 @@ export interface PeerSettings {
 export function acquireWorkerPeer(settings: PeerSettings = { pm2: null, group: null }): WorkerPeer | null {
   if (current) return current;
   // PM2's daemon is a cluster primary too (cluster.isWorker is true there): check PM2 first.
-  if (settings.pm2 ?? isPm2Cluster()) {
+  const underPm2 = isPm2Cluster();
+  if (settings.pm2 ?? underPm2) {
     const group = settings.group ?? process.env.name ?? DEFAULT_GROUP;
     const paths = resolveGroupPaths(group);
     debug("PM2 mode: group %s on %s", group, paths.socket);
     current = new WorkerPeer(new ElectedUplink(paths, PROCESS_UID));
     return current;
+  }
+  if (underPm2) {
+    // pm2: false. PM2's daemon is the primary: it would publish our messages on its bus, never answer.
+    debug("PM2 mode disabled: this server works alone");
+    return null;
   }
   if (!cluster.isWorker || typeof process.send !== "function" || !process.connected) {
     debug("not a cluster worker with an IPC channel: this server works alone");

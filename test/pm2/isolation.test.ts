@@ -2,7 +2,7 @@
 // start; apps are isolated by group unless configured to share one; bad frames from a raw client
 // close only that connection and are counted, and the hub's process goes on.
 import { spawn } from "node:child_process";
-import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import t from "tap";
@@ -58,6 +58,7 @@ t.test("leftovers, groups and bad frames under PM2", { timeout: 200_000 }, async
     { name: "right", instances: 2 },
     { name: "share-a", instances: 1, fixture: { adapter: { group: "shared" } } },
     { name: "share-b", instances: 1, fixture: { adapter: { group: "shared" } } },
+    { name: "solo", instances: 1, fixture: { adapter: { pm2: false } } },
   ]);
   const left = await pm2.instances("left");
   const right = await pm2.instances("right");
@@ -91,6 +92,17 @@ t.test("leftovers, groups and bad frames under PM2", { timeout: 200_000 }, async
     await pm2.eval(shared[1], `io.emit("marker"); return true`);
     await marker;
     t.same(strays, [], "right's broadcast reached neither left nor the shared group");
+  });
+
+  t.test("pm2: false under PM2: the instance works alone and joins no group", async (t) => {
+    const [solo] = await pm2.instances("solo");
+    t.equal(await pm2.eval(solo, "return io.of('/').adapter.serverCount()"), 1);
+    t.equal(await pm2.eval(solo, `return require("../../dist/worker").localHubStats()`), null);
+    t.notOk(existsSync(join(dir, "solo.sock")), "no socket for it");
+    const client = await pm2.connect(solo);
+    const heard = once(client, "alone", 10_000);
+    await pm2.eval(solo, `io.emit("alone", 1); return true`);
+    t.same(await heard, [1], "local broadcasts work");
   });
 
   t.test("bad frames close only their connection, are counted, and the hub goes on", async (t) => {
