@@ -47,7 +47,10 @@ export interface BridgeStats {
   bridgeConnections: number;
   /** Times one of these connections came back after it was lost. */
   bridgeReconnects: number;
-  /** Servers on other machines that the local workers count. */
+  /**
+   * Servers on other machines, by uid: one per worker process of socket.io-ipc-adapter, one per
+   * namespace of a server on `@socket.io/redis-streams-adapter`.
+   */
   bridgeRemoteServers: number;
   /** Messages sent to Redis (XADD or PUBLISH). */
   bridgeMessagesOut: number;
@@ -179,6 +182,8 @@ export class RedisBridgeLink implements Link {
       return debug("drop an undecodable local message: %s", (error as Error).message);
     }
     const { uid, nsp, type } = message;
+    // Whatever the hub sends here comes from a local member: a server it told about, or an emitter.
+    if (!this.#local.has(uid) && !this.#localEmitters.has(uid)) this.#localEmitters.set(uid, new Set());
     if (type === MessageType.HEARTBEAT) return;
     // A server that starts learns the remote servers now, not at the next round.
     if (type === MessageType.INITIAL_HEARTBEAT) this.#members.announce(nsp);
@@ -190,7 +195,7 @@ export class RedisBridgeLink implements Link {
       return this.#send(null, args, type);
     }
     // The answers come on the requester's private channel: it must be subscribed before the request leaves.
-    if (!this.#local.has(uid)) this.#localEmitter(uid, nsp);
+    this.#localEmitters.get(uid)?.add(nsp);
     const ready = this.#io.subscribe(privateChannel(this.#opts.channelPrefix, nsp, uid));
     this.#send(ready, ["PUBLISH", publicChannel(this.#opts.channelPrefix, nsp), toPubSubPayload(message)], type);
   }
@@ -260,15 +265,6 @@ export class RedisBridgeLink implements Link {
     if (!up && count === 0) this.#io.unsubscribe(channelOfAll);
     if (this.#opts.countEachServer) this.#io.setPresence(channelOfAll, count - 1);
     debug("local server %s %s namespace %s (%d here)", uid, up ? "opened" : "closed", nsp, count);
-  }
-
-  #localEmitter(uid: string, nsp: string): void {
-    let namespaces = this.#localEmitters.get(uid);
-    if (!namespaces) {
-      namespaces = new Set();
-      this.#localEmitters.set(uid, namespaces);
-    }
-    namespaces.add(nsp);
   }
 
   #localLeft(uid: string): void {

@@ -69,7 +69,18 @@ export class RedisServer {
   async start(): Promise<void> {
     const child = spawn(
       this.#binary,
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+      [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+      ],
       { stdio: "ignore" },
     );
     this.#process = child;
