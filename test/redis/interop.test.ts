@@ -10,7 +10,7 @@ import { Emitter, type PrimaryHub, setupPrimary } from "../../src/index";
 import { TestCluster } from "../helpers/cluster";
 import { connectTo, type ForkedProcess, forkMachine, forkStreamsServer } from "../helpers/machines";
 import { startRedisServer } from "../helpers/redis-server";
-import { collect, once, until } from "../helpers/wait";
+import { once, until } from "../helpers/wait";
 
 const NAMESPACES = ["/chat"];
 const ADAPTER = { heartbeatInterval: 1_000, heartbeatTimeout: 4_000, requestsTimeout: 8_000 };
