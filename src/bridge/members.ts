@@ -31,6 +31,7 @@ export function roleOf(uid: string): Role {
   return uid.startsWith(EMITTER_UID_PREFIX) ? "emitter" : "server";
 }
 
+/** The remote members of one bridge: see the top of this file. */
 export class RemoteMembers {
   readonly #hooks: MemberHooks;
   readonly #timeout: number;

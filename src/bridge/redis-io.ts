@@ -22,6 +22,7 @@ export const SUBSCRIBE_WAIT = 1_000;
 
 type PubSubListener = (message: Buffer, channel: Buffer) => void;
 
+/** What the bridge does with what Redis brings. */
 export interface RedisIoHandlers {
   /** A stream entry, in stream order. */
   entry(fields: StreamFields): void;
@@ -29,6 +30,7 @@ export interface RedisIoHandlers {
   message(channel: string, payload: Buffer): void;
 }
 
+/** The bridge's Redis connections: see the top of this file. */
 export class RedisIo {
   readonly #opts: ResolvedBridgeOptions;
   readonly #handlers: RedisIoHandlers;

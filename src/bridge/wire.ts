@@ -71,10 +71,12 @@ export function streamsOf(streamName: string, streamCount: number): string[] {
   return [...names];
 }
 
+/** The channel every server of `nsp` subscribes to: requests travel on it. */
 export function publicChannel(prefix: string, nsp: string): string {
   return `${prefix}#${nsp}#`;
 }
 
+/** The channel of one server (or emitter) of `nsp`: the responses to its requests travel on it. */
 export function privateChannel(prefix: string, nsp: string, uid: string): string {
   return `${prefix}#${nsp}#${uid}#`;
 }

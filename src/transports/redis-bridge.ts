@@ -62,6 +62,7 @@ export interface BridgeStats {
   bridgeRejected: number;
 }
 
+/** The hub's link to Redis: see the top of this file. It adds itself to `hub` and starts at once. */
 export class RedisBridgeLink implements Link {
   readonly name = "the redis bridge";
   readonly kind: LinkKind = "bridge";
@@ -108,6 +109,8 @@ export class RedisBridgeLink implements Link {
     });
     this.#timer = setInterval(() => this.#tick(), opts.heartbeatInterval).unref();
     hub.addLink(this);
+    // The servers already on Redis (which may never send anything) are known without waiting a round.
+    setImmediate(() => this.#tick());
     debug("bridge to stream %s, channels %s#…", opts.streamName, opts.channelPrefix);
   }
 
