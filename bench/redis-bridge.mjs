@@ -175,7 +175,7 @@ async function scenario(name, redis, startServers) {
         (socket) =>
           new Promise((resolve) => {
             let got = 0;
-            const listener = (i, sentAt) => {
+            const listener = (_seq, sentAt) => {
               onMessage?.(sentAt);
               if (++got === n) {
                 socket.off("m", listener);
@@ -270,7 +270,13 @@ async function orchestrate() {
   console.log(`\n| ${columns.join(" | ")} |\n|${columns.map(() => " --- ").join("|")}|`);
   for (const row of rows) console.log(`| ${columns.map((c) => row[c]).join(" | ")} |`);
   const redisVersion = execFileSync("redis-server", ["--version"]).toString().split(" ")[2];
-  console.log(`\nNode ${process.version}, ${os.cpus()[0]?.model} x ${os.cpus().length}, redis-server ${redisVersion}`);
+  const load = os
+    .loadavg()
+    .map((n) => n.toFixed(1))
+    .join(" ");
+  console.log(
+    `\nNode ${process.version}, ${os.cpus()[0]?.model} x ${os.cpus().length}, redis-server ${redisVersion}, load ${load}`,
+  );
   console.log(
     `WORKERS=${settings.WORKERS} MESSAGES=${settings.MESSAGES} RATE=${settings.RATE} PAYLOAD=${settings.PAYLOAD} node bench/redis-bridge.mjs`,
   );
