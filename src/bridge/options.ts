@@ -9,11 +9,11 @@ import { checkRedisClient, type RedisClientLike } from "./redis-client";
  */
 export interface BridgeOptions {
   /**
-   * A client of the `redis` package (v4 or later), made with `createClient()`. The bridge sends its
-   * commands on it and opens its duplicates for reading (one blocking XREAD, one subscriber). Connect
-   * it yourself; the bridge never closes it.
+   * A client of the `redis` package (v4 or later, `createClient()`) or of `ioredis` (v5 or later,
+   * `new Redis()`), for one Redis server. The bridge sends its commands on it and opens duplicates
+   * for reading (one blocking XREAD, one subscriber). Connect it yourself; the bridge never closes it.
    */
-  redis: RedisClientLike;
+  redis: RedisClientLike | object;
   /** The name of the Redis stream. @default "socket.io" */
   streamName?: string;
   /** The number of streams; namespaces are spread over them by name. @default 1 */
@@ -46,7 +46,7 @@ export interface BridgeOptions {
   countEachServer?: boolean;
 }
 
-export type ResolvedBridgeOptions = Readonly<Required<BridgeOptions>>;
+export type ResolvedBridgeOptions = Readonly<Required<Omit<BridgeOptions, "redis">> & { redis: RedisClientLike }>;
 
 export const BRIDGE_DEFAULTS = Object.freeze({
   streamName: "socket.io",

@@ -1,9 +1,11 @@
 /**
- * What the bridge needs of a Redis client, and the one library it supports: node-redis (the `redis`
- * package, v4 and later). The library is the user's (a peer dependency): nothing here imports it.
- * Every command goes through `sendCommand`, whose raw form is the same in v4, v5 and v6.
+ * What the bridge needs of a Redis client: the surface of node-redis (the `redis` package, v4 and
+ * later); an ioredis client is wrapped to look the same (src/bridge/ioredis-client.ts). The library
+ * is the user's (an optional peer dependency): nothing here imports it. Every command goes through
+ * `sendCommand`, whose raw form is the same in node-redis v4, v5 and v6.
  */
 import { InvalidOptionTypeError } from "../errors";
+import { fromIoRedis, isIoRedis } from "./ioredis-client";
 
 /** The part of a node-redis client (`createClient()` of the `redis` package, v4+) that the bridge uses. */
 export interface RedisClientLike {
@@ -30,18 +32,22 @@ export interface RedisClientLike {
   disconnect?(): Promise<void>;
 }
 
-/** Checks that `client` is a node-redis client; throws a TypeError that says what to pass. */
+/**
+ * Checks that `client` is a client of node-redis (v4+) or ioredis (v5+), and returns what the bridge
+ * talks to; throws a TypeError that says what to pass.
+ */
 export function checkRedisClient(client: unknown): RedisClientLike {
   const c = client as Record<string, unknown> | null;
-  if (c && typeof c === "object" && typeof c.status === "string" && typeof c.xread === "function") {
+  if (c && typeof c === "object" && (Array.isArray(c.masters) || typeof c.nodes === "function")) {
     throw new InvalidOptionTypeError(
-      "bridge.redis is an ioredis client, which the bridge does not support yet; pass a client of the redis package (v4 or later): createClient({ url })",
+      "bridge.redis is a Redis Cluster client, which the bridge does not support yet; pass a client of one Redis server: createClient({ url }) or new Redis(url)",
     );
   }
+  if (isIoRedis(c)) return fromIoRedis(c);
   for (const method of ["duplicate", "connect", "sendCommand", "subscribe", "unsubscribe", "on"]) {
     if (!c || typeof c[method] !== "function") {
       throw new InvalidOptionTypeError(
-        `bridge.redis must be a client of the redis package (v4 or later), made with createClient({ url }); got ${c === null ? "null" : typeof c}${c && typeof c === "object" ? ` without ${method}()` : ""}`,
+        `bridge.redis must be a client of the redis package (v4 or later, createClient({ url })) or of ioredis (v5 or later, new Redis(url)); got ${c === null ? "null" : typeof c}${c && typeof c === "object" ? ` without ${method}()` : ""}`,
       );
     }
   }

@@ -150,12 +150,17 @@ export function fromPubSubPayload(payload: Buffer): Record<string, unknown> {
 
 /**
  * Reads an XREAD reply into `[stream, id, fields]` triples, in order. node-redis gives RESP2
- * arrays (`[[stream, [[id, [f, v, …]], …]], …]`) or, with RESP3, an object or a Map keyed by stream.
+ * arrays (`[[stream, [[id, [f, v, …]], …]], …]`) or, with RESP3, an object or a Map keyed by stream;
+ * ioredis 6 a flat array (`[stream, [[id, [f, v, …]], …], …]`).
  */
 export function readXReadReply(reply: unknown): [stream: string, id: string, fields: StreamFields][] {
   if (reply === null || reply === undefined) return [];
   let streams: [unknown, unknown][];
-  if (Array.isArray(reply)) streams = reply as [unknown, unknown][];
+  if (Array.isArray(reply) && reply.length > 0 && !Array.isArray(reply[0])) {
+    // ioredis 6 flattens the reply: [stream, entries, stream, entries, …].
+    streams = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) streams.push([reply[i], reply[i + 1]]);
+  } else if (Array.isArray(reply)) streams = reply as [unknown, unknown][];
   else if (reply instanceof Map) streams = [...reply.entries()];
   else if (typeof reply === "object") streams = Object.entries(reply);
   else throw new Error(`an XREAD reply of type ${typeof reply}`);

@@ -106,6 +106,8 @@ async function start(t: Tap, file: string, env: Record<string, string>): Promise
 export interface MachineOptions {
   name: string;
   redisUrl: string;
+  /** The Redis library of the machine's primary. @default "redis" */
+  client?: "redis" | "ioredis";
   workers?: number;
   serialization?: Serialization;
   bridge?: object;

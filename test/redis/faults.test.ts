@@ -1,6 +1,7 @@
 /**
  * Faults of a bridged deployment, with a real Redis and two machines of 2 workers (A is this test
- * process, "json"; B a forked primary, "advanced"): Redis restarts under traffic, and a machine dies.
+ * process, "json", on node-redis; B a forked primary, "advanced", on ioredis): Redis restarts under
+ * traffic, and a machine dies.
  */
 import { createClient } from "redis";
 import t from "tap";
@@ -28,6 +29,7 @@ t.test("a bridged machine survives Redis restarts and the death of another machi
   const [b] = await Promise.all([
     forkMachine(t, {
       name: "b",
+      client: "ioredis",
       redisUrl: server.url,
       serialization: "advanced",
       bridge: BRIDGE,

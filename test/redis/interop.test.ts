@@ -1,6 +1,7 @@
 /**
  * Two machines bridged through a real Redis, each a cluster of 2 workers (machine A is this test
- * process, with "json" serialization; machine B a forked primary, with "advanced"), a server on the
+ * process, with "json" serialization and node-redis; machine B a forked primary, with "advanced"
+ * and ioredis), a server on the
  * official @socket.io/redis-streams-adapter (S), and an Emitter: every operation reaches everyone.
  */
 import { createClient } from "redis";
@@ -54,6 +55,7 @@ async function setup(t: Test): Promise<World> {
   const [b, s] = await Promise.all([
     forkMachine(t, {
       name: "b",
+      client: "ioredis",
       redisUrl: server.url,
       serialization: "advanced",
       bridge: BRIDGE,

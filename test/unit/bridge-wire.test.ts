@@ -116,6 +116,7 @@ t.test("XREAD replies are read in RESP2 and RESP3 forms", async (t) => {
   const expected = [["s", "1-0", { uid: "u", nsp: "/", type: "3" }]];
   t.same(readXReadReply(null), []);
   t.same(readXReadReply([["s", entries]]), expected, "RESP2");
+  t.same(readXReadReply(["s", entries, "t", entries]), [...expected, ["t", ...expected[0].slice(1)]], "ioredis 6");
   t.same(readXReadReply({ s: entries }), expected, "RESP3, as an object");
   t.same(readXReadReply(new Map([["s", entries]])), expected, "RESP3, as a Map");
   t.same(readXReadReply({ s: [["1-0", new Map([["uid", "u"]])]] }), [["s", "1-0", { uid: "u" }]]);

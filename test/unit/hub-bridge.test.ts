@@ -86,7 +86,8 @@ t.test("bridge options are checked, each with a message that names it", async (t
   const fails: [object, RegExp][] = [
     [{}, /bridge.redis must be a client of the redis package .* got undefined/],
     [{ redis: { ...redis, sendCommand: 1 } }, /without sendCommand\(\)/],
-    [{ redis: { status: "ready", xread() {} } }, /ioredis client, which the bridge does not support yet/],
+    [{ redis: { masters: [] } }, /Redis Cluster client, which the bridge does not support yet/],
+    [{ redis: { nodes() {}, status: "ready", call() {} } }, /Redis Cluster client/],
     [{ redis, streamName: "" }, /bridge.streamName must be a non-empty string, got "" \(string\)/],
     [{ redis, streamCount: 1.5 }, /bridge.streamCount must be a positive integer, got 1.5/],
     [{ redis, maxLen: 0 }, /bridge.maxLen must be a positive integer, got 0/],
