@@ -155,9 +155,13 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     this.#internals.removeNode(uid);
   }
 
-  hubGone(): void {
-    this.#peer = null;
+  hubGone(reconnecting = false): void {
+    if (!reconnecting) this.#peer = null;
     for (const uid of [...this.#internals.nodesMap.keys()]) this.#internals.removeNode(uid);
+  }
+
+  rejoin(): void {
+    this.publish({ type: MessageType.INITIAL_HEARTBEAT });
   }
 
   protected override doPublish(message: ClusterMessage): Promise<string> {
@@ -228,6 +232,10 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
       const requestId = randomId();
       this.publish({ type: MessageType.BROADCAST, data: { packet, requestId, opts: encodeOptions(opts) } });
       this.#requests.expectAcks(requestId, peers, opts.flags?.timeout ?? 0, clientCountCallback, ack);
+    } else if (opts.flags?.local) {
+      // socket.io completes io.local.timeout(ms).emit only once every server that serverCount()
+      // counts has given its number of clients: the others send this broadcast to none.
+      for (let i = 0; i < peers.length; i++) clientCountCallback(0);
     }
     Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
   }
@@ -306,6 +314,6 @@ export function createAdapter(opts?: AdapterOptions) {
   const resolved = resolveAdapterOptions(opts);
   // A function, not an arrow: Socket.IO calls it with `new`.
   return function (nsp: any) {
-    return new ClusterAdapter(nsp, resolved, acquireWorkerPeer());
+    return new ClusterAdapter(nsp, resolved, acquireWorkerPeer(resolved));
   };
 }

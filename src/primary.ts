@@ -3,26 +3,40 @@
  */
 import type { ChildProcess } from "node:child_process";
 import cluster, { type Worker } from "node:cluster";
+import { type BridgeOptions, resolveBridgeOptions } from "./bridge/options";
 import { ErrorCode, IpcAdapterError } from "./errors";
 import { Hub } from "./hub/hub";
 import type { HubStats } from "./hub/stats";
 import { checkOptionsObject } from "./options";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
 import type { Link } from "./transports/link";
+import { type BridgeStats, RedisBridgeLink } from "./transports/redis-bridge";
 
-/** Options of {@link setupPrimary}. None yet: the object is accepted for forward compatibility. */
-// biome-ignore lint/suspicious/noEmptyInterface: options will come (limits, bridges)
-export interface PrimaryOptions {}
+/** Options of {@link setupPrimary}. */
+export interface PrimaryOptions {
+  /**
+   * Bridges this machine to Redis, so that several machines (and servers on
+   * `@socket.io/redis-streams-adapter`) act as one Socket.IO cluster. The workers' code does not change.
+   * @default undefined (this machine only)
+   * @example
+   * const redis = createClient({ url: "redis://redis.internal:6379" });
+   * await redis.connect();
+   * setupPrimary({ bridge: { redis } });
+   */
+  bridge?: BridgeOptions;
+}
 
 /** The hub that setupPrimary() returns: relays between the workers and the attached helpers. */
 export class PrimaryHub {
   #hub = new Hub();
   #helpers = new WeakMap<ChildProcess, Link>();
+  #bridge: RedisBridgeLink | null = null;
   #onFork = (worker: Worker) =>
     this.#hub.addLink(new IpcLink(worker as unknown as IpcPeer, "worker", `worker ${worker.id}`));
 
   /** @internal */
-  constructor() {
+  constructor(opts: PrimaryOptions = {}) {
+    if (opts.bridge) this.#bridge = new RedisBridgeLink(resolveBridgeOptions(opts.bridge), this.#hub);
     for (const worker of Object.values(cluster.workers ?? {})) if (worker) this.#onFork(worker);
     cluster.on("fork", this.#onFork);
   }
@@ -47,9 +61,9 @@ export class PrimaryHub {
     return this;
   }
 
-  /** A snapshot of the hub's counters. */
-  stats(): HubStats {
-    return this.#hub.stats();
+  /** A snapshot of the hub's counters, and the bridge's (`bridge*`) when there is one. */
+  stats(): HubStats & Partial<BridgeStats> {
+    return this.#bridge ? { ...this.#hub.stats(), ...this.#bridge.stats() } : this.#hub.stats();
   }
 
   /** Stops relaying and releases every listener. The workers keep running, each on its own. */
@@ -80,13 +94,15 @@ export function currentHub(): PrimaryHub | null {
  * }
  */
 export function setupPrimary(opts?: PrimaryOptions): PrimaryHub {
-  checkOptionsObject(opts, "setupPrimary()");
+  const given = checkOptionsObject(opts, "setupPrimary()");
+  // Checked before the process check and before `current`: a wrong option throws on every call.
+  if (given.bridge !== undefined) resolveBridgeOptions(given.bridge);
   if (!cluster.isPrimary) {
     throw new IpcAdapterError(
       ErrorCode.WRONG_PROCESS,
       "setupPrimary() must run in the cluster primary (cluster.isPrimary is false here); in a worker, use io.adapter(createAdapter())",
     );
   }
-  current ??= new PrimaryHub();
+  current ??= new PrimaryHub(given as PrimaryOptions);
   return current;
 }

@@ -67,7 +67,32 @@ export class Hub {
       if (error instanceof QueueOverflowError) this.#counters.messagesOverflowed += count;
     });
     link.onClose(() => this.#removeLink(link));
+    if (link.kind === "bridge") {
+      // A bridge forwards local traffic to other machines from the start, and follows the local
+      // servers' namespaces to know whom to subscribe for: tell it those already up.
+      this.#serverLinks.push(link);
+      this.#emitterLinks.push(link);
+      for (const member of this.#members.values()) {
+        for (const n of member.namespaces) {
+          this.#deliver(link, envelope<Namespace>({ k: Kind.NAMESPACE, uid: member.uid, n, up: true }), 0);
+        }
+      }
+    }
     debug("relay for %s", link.name);
+  }
+
+  /**
+   * Removes one member of a link that carries several (a bridge), as if its own link had closed:
+   * every other link hears that it LEFT. Does nothing if `uid` is not a member of `link`.
+   */
+  removeMember(link: Link, uid: string): void {
+    const member = this.#members.get(uid);
+    if (!member || member.link !== link) return;
+    this.#members.delete(uid);
+    this.#links.get(link)?.delete(member);
+    debug("%s %s left %s", member.role, uid, link.name);
+    const left = envelope<Left>({ k: Kind.LEFT, uid });
+    for (const other of this.#links.keys()) if (other !== link) this.#deliver(other, left, 0);
   }
 
   stats(): HubStats {
@@ -91,6 +116,11 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     this.#recovery.close();
+    // Closing a link only stops listening to it: tell each emitter that it is out, so that a
+    // helper's emitter fails with a clear error instead of sending into the void.
+    for (const member of this.#members.values()) {
+      if (member.role === "emitter") this.#deliver(member.link, envelope<Left>({ k: Kind.LEFT, uid: member.uid }), 0);
+    }
     for (const link of [...this.#links.keys()]) link.close();
     for (const listener of this.#closeListeners) listener();
     this.#closeListeners = [];
@@ -113,8 +143,9 @@ export class Hub {
       return debug("drop a malformed message from %s: %s", link.name, problem);
     }
     const env = message as unknown as Envelope;
-    if (env.k !== Kind.HELLO && env.k !== Kind.BATCH && this.#links.get(link)?.size === 0)
+    if (env.k !== Kind.HELLO && env.k !== Kind.BATCH && link.kind !== "bridge" && this.#links.get(link)?.size === 0) {
       return this.#reject(link, `kind ${env.k} before HELLO`);
+    }
     switch (env.k) {
       case Kind.HELLO:
         return this.#hello(link, env.uid, env.role);
@@ -134,6 +165,8 @@ export class Hub {
         return this.#namespace(link, env);
       case Kind.ROOMS:
         return this.#updateRooms(link, env);
+      case Kind.BYE:
+        return this.#bye(link, env.uid);
       case Kind.SESSION:
         return this.#recovery.save(env.n, env.pid, env.d);
       case Kind.RESTORE: {
@@ -222,7 +255,12 @@ export class Hub {
 
   #namespace(link: Link, message: Namespace): void {
     const members = this.#links.get(link);
-    const server = members && [...members].find((m) => m.role === "server");
+    // A link of several servers (a bridge) names the one whose namespace it is.
+    const named = message.uid === undefined ? undefined : this.#members.get(message.uid);
+    const server =
+      named?.link === link && named.role === "server"
+        ? named
+        : members && [...members].find((m) => m.role === "server");
     if (!server) return this.#reject(link, "NAMESPACE from a link with no server");
     if (message.r !== undefined) this.#recovery.setRetention(message.n, message.r);
     if (message.up) server.namespaces.add(message.n);
@@ -240,6 +278,22 @@ export class Hub {
     link.send(message);
   }
 
+  #bye(link: Link, uid: string): void {
+    const member = this.#members.get(uid);
+    if (member?.link !== link) return this.#reject(link, `BYE for ${uid}, which is not on this link`);
+    const members = this.#links.get(link) as Set<Member>;
+    members.delete(member);
+    this.#members.delete(uid);
+    // The link stays (the process may start a server again); it is no destination without a server.
+    if (![...members].some((m) => m.role === "server")) {
+      this.#serverLinks = this.#serverLinks.filter((l) => l !== link);
+      this.#rooms.delete(link);
+    }
+    if (![...members].some((m) => m.role === "emitter"))
+      this.#emitterLinks = this.#emitterLinks.filter((l) => l !== link);
+    this.#announceLeft(member, link);
+  }
+
   #removeLink(link: Link): void {
     const members = this.#links.get(link);
     if (!members) return;
@@ -250,9 +304,13 @@ export class Hub {
     if (this.#closed) return;
     for (const member of members) {
       this.#members.delete(member.uid);
-      debug("%s %s left with %s", member.role, member.uid, link.name);
-      const left = envelope<Left>({ k: Kind.LEFT, uid: member.uid });
-      for (const other of this.#links.keys()) this.#deliver(other, left, 0);
+      this.#announceLeft(member, link);
     }
+  }
+
+  #announceLeft(member: Member, link: Link): void {
+    debug("%s %s left with %s", member.role, member.uid, link.name);
+    const left = envelope<Left>({ k: Kind.LEFT, uid: member.uid });
+    for (const other of this.#links.keys()) if (other !== link) this.#deliver(other, left, 0);
   }
 }

@@ -27,7 +27,10 @@ export const Kind = {
   RESPONSE: 4,
   /** server -> hub: one of its namespaces opened (`up: true`) or closed; hub -> emitters: the same, with the uid. */
   NAMESPACE: 5,
-  /** hub -> every member: the member `uid` left the cluster (its process exited or disconnected). */
+  /**
+   * hub -> every member: the member `uid` left the cluster (its process exited or disconnected).
+   * hub -> an emitter, with the emitter's own uid: the hub is closing (hub.close()).
+   */
   LEFT: 6,
   /** server -> hub: keep a disconnected client's session for connection state recovery. */
   SESSION: 7,
@@ -35,18 +38,20 @@ export const Kind = {
   RESTORE: 8,
   /** hub -> server: the answer to RESTORE: the session (or null) and the logged packets after the offset. */
   RESTORED: 9,
+  /** member -> hub: the member `uid` leaves (its last Socket.IO server closed); the hub tells the others. */
+  BYE: 10,
   /**
    * Either way: the envelopes one link sent in one tick, in order, as one IPC message (one write and
-   * one parse instead of one per envelope). Unpacked by the receiving link; never nested.
+   * one parse instead of one per envelope). Unpacked by the hub or the peer that receives it; never nested.
    */
-  BATCH: 10,
+  BATCH: 11,
   /**
    * server -> hub: rooms of namespace `n` that gained their first (`up`) or lost their last (`down`)
    * member in this process. The first ROOMS of a namespace (sent right after NAMESPACE) says that the
    * server reports its rooms: from then on, the hub sends it a broadcast to rooms (a PUBLISH with
    * `r`) only if it has a member of one of them.
    */
-  ROOMS: 11,
+  ROOMS: 12,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -107,7 +112,7 @@ export interface Response extends Base {
 
 export interface Namespace extends Base {
   k: typeof Kind.NAMESPACE;
-  /** Set by the hub when it relays the event to emitters. */
+  /** Set by the hub when it relays the event to emitters, and by a bridge to name which of its members it is about. */
   uid?: string;
   n: string;
   up: boolean;
@@ -145,6 +150,11 @@ export interface Left extends Base {
   uid: string;
 }
 
+export interface Bye extends Base {
+  k: typeof Kind.BYE;
+  uid: string;
+}
+
 export interface Rooms extends Base {
   k: typeof Kind.ROOMS;
   n: string;
@@ -171,6 +181,7 @@ export type Envelope =
   | Session
   | Restore
   | Restored
+  | Bye
   | Rooms
   | Batch;
 
@@ -279,6 +290,8 @@ export function checkEnvelope(message: Record<string, unknown>): string | null {
       return Array.isArray(message.log) && message.log.every(isString) ? null : "RESTORED with a bad log";
     case Kind.LEFT:
       return isString(message.uid) ? null : "LEFT without a uid";
+    case Kind.BYE:
+      return isString(message.uid) ? null : "BYE without a uid";
     case Kind.ROOMS:
       if (!isString(message.n)) return "ROOMS without a namespace";
       return (message.up === undefined || isStringArray(message.up)) &&
@@ -384,11 +397,14 @@ export function reportVersionSkew(
   from: string,
   log: (format: string, ...args: unknown[]) => void,
 ): void {
+  // A tag that is no version at all ("1", {}, null) is a malformed message, not another release:
+  // a warning would name "version 1" as foreign, and each object would warn again and be kept.
+  if (!Number.isSafeInteger(received) || (received as number) < 1) {
+    return log("drop a message with a malformed protocol version %o from %s", received, from);
+  }
   log("ignore a message of protocol version %o from %s (ours: %d)", received, from, PROTOCOL_VERSION);
-  // Objects by kind, not identity: a peer that sends a fresh object each time warns once, and this set stays small.
-  const key = typeof received === "object" && received !== null ? "object" : received;
-  if (warnedVersions.has(key)) return;
-  warnedVersions.add(key);
+  if (warnedVersions.has(received)) return;
+  warnedVersions.add(received);
   process.emitWarning(
     `socket.io-ipc-adapter: ignoring messages of protocol version ${String(received)} from ${from}; this process speaks version ${PROTOCOL_VERSION}. Run the same version of socket.io-ipc-adapter in the primary, the workers and the helpers.`,
     { code: "SIO_IPC_PROTOCOL_MISMATCH" },
