@@ -1,6 +1,12 @@
 export { ClusterAdapter, createAdapter } from "./adapter";
 export { BroadcastOperator, Emitter, type EmitterOptions, RESERVED_EVENTS, type SocketDetails } from "./emitter";
-export { ErrorCode, InvalidOptionRangeError, InvalidOptionTypeError, IpcAdapterError } from "./errors";
+export {
+  ErrorCode,
+  InvalidOptionRangeError,
+  InvalidOptionTypeError,
+  IpcAdapterError,
+  MessageTooLargeError,
+} from "./errors";
 export type { HubStats } from "./hub/stats";
 export type { AdapterOptions } from "./options";
 export { PrimaryHub, type PrimaryOptions, setupPrimary } from "./primary";

@@ -6,23 +6,31 @@ import cluster, { type Worker } from "node:cluster";
 import { ErrorCode, IpcAdapterError } from "./errors";
 import { Hub } from "./hub/hub";
 import type { HubStats } from "./hub/stats";
-import { checkOptionsObject } from "./options";
+import { checkMessageSize, checkOptionsObject } from "./options";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
 import type { Link } from "./transports/link";
 
-/** Options of {@link setupPrimary}. None yet: the object is accepted for forward compatibility. */
-// biome-ignore lint/suspicious/noEmptyInterface: options will come (limits, bridges)
-export interface PrimaryOptions {}
+/** Options of {@link setupPrimary}. */
+export interface PrimaryOptions {
+  /**
+   * The largest message the hub forwards, in bytes of its encoded payload (UTF-8 JSON; binary as
+   * base64). A larger one is dropped and counted in `hub.stats().messagesTooLarge`; senders refuse
+   * theirs first, with their own `maxMessageSize`: keep the values alike. At most 256 MiB.
+   * @default 67_108_864 (64 MiB)
+   */
+  maxMessageSize?: number;
+}
 
 /** The hub that setupPrimary() returns: relays between the workers and the attached helpers. */
 export class PrimaryHub {
-  #hub = new Hub();
+  #hub: Hub;
   #helpers = new WeakMap<ChildProcess, Link>();
   #onFork = (worker: Worker) =>
     this.#hub.addLink(new IpcLink(worker as unknown as IpcPeer, "worker", `worker ${worker.id}`));
 
   /** @internal */
-  constructor() {
+  constructor(options: { maxMessageSize?: number } = {}) {
+    this.#hub = new Hub(options);
     for (const worker of Object.values(cluster.workers ?? {})) if (worker) this.#onFork(worker);
     cluster.on("fork", this.#onFork);
   }
@@ -80,13 +88,15 @@ export function currentHub(): PrimaryHub | null {
  * }
  */
 export function setupPrimary(opts?: PrimaryOptions): PrimaryHub {
-  checkOptionsObject(opts, "setupPrimary()");
+  const given = checkOptionsObject(opts, "setupPrimary()");
+  const maxMessageSize =
+    given.maxMessageSize === undefined ? undefined : checkMessageSize("maxMessageSize", given.maxMessageSize);
   if (!cluster.isPrimary) {
     throw new IpcAdapterError(
       ErrorCode.WRONG_PROCESS,
       "setupPrimary() must run in the cluster primary (cluster.isPrimary is false here); in a worker, use io.adapter(createAdapter())",
     );
   }
-  current ??= new PrimaryHub();
+  current ??= new PrimaryHub({ maxMessageSize });
   return current;
 }

@@ -6,7 +6,7 @@ import cluster from "node:cluster";
 import debugModule from "debug";
 import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
 import { Peer, randomId } from "./peer";
-import { encode, encodeLenient } from "./protocol/codec";
+import { checkSize, encode, encodeLenient } from "./protocol/codec";
 import { envelope, Kind, type Publish } from "./protocol/messages";
 import type { Found } from "./recovery";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
@@ -74,12 +74,13 @@ export class WorkerPeer extends Peer {
   }
 
   /**
-   * Sends a ClusterMessage to every other server. Throws an UnserializableError synchronously.
+   * Sends a ClusterMessage to every other server. Throws an UnserializableError, or a
+   * MessageTooLargeError above `maxSize` bytes, synchronously, before anything is sent.
    * `log` makes the hub keep it for connection state recovery (`only`: and forward it to nobody).
    */
-  publish(message: ClusterMessage, log?: { offset: string; only: boolean }): void {
+  publish(message: ClusterMessage, maxSize: number, log?: { offset: string; only: boolean }): void {
     if (!this.connected) return;
-    const d = encode(message, "message");
+    const d = checkSize(encode(message, "message"), maxSize);
     if (!log) return this.send(envelope<Publish>({ k: Kind.PUBLISH, d }));
     const logged = { k: Kind.PUBLISH, d, o: log.offset, n: message.nsp };
     this.send(envelope<Publish>(log.only ? { ...logged, l: 1 } : logged));
@@ -111,10 +112,13 @@ export class WorkerPeer extends Peer {
     restore.answer(session === null ? null : { session, log });
   }
 
-  /** Sends a ClusterResponse to the member that asked; what cannot be sent is left out. */
-  respond(to: string, response: ClusterResponse): void {
+  /**
+   * Sends a ClusterResponse to the member that asked; what cannot be sent is left out. Throws a
+   * MessageTooLargeError above `maxSize` bytes, before anything is sent.
+   */
+  respond(to: string, response: ClusterResponse, maxSize: number): void {
     if (!this.connected) return;
-    this.send(envelope({ k: Kind.RESPONSE, to, d: encodeLenient(response) }));
+    this.send(envelope({ k: Kind.RESPONSE, to, d: checkSize(encodeLenient(response), maxSize) }));
   }
 
   protected onWelcome(): void {

@@ -42,7 +42,12 @@ t.test("the defaults are 5000, 10000 and 5000 ms", async (t) => {
   t.equal(DEFAULT_HEARTBEAT_INTERVAL, 5_000);
   t.equal(DEFAULT_HEARTBEAT_TIMEOUT, 10_000);
   t.equal(DEFAULT_REQUESTS_TIMEOUT, 5_000);
-  const expected = { heartbeatInterval: 5_000, heartbeatTimeout: 10_000, requestsTimeout: 5_000 };
+  const expected = {
+    heartbeatInterval: 5_000,
+    heartbeatTimeout: 10_000,
+    requestsTimeout: 5_000,
+    maxMessageSize: 67_108_864,
+  };
   t.same(resolveAdapterOptions(), expected);
   t.same(resolveAdapterOptions({}), expected);
   t.same(resolveAdapterOptions({ heartbeatInterval: undefined, requestsTimeout: undefined }), expected);
@@ -51,14 +56,19 @@ t.test("the defaults are 5000, 10000 and 5000 ms", async (t) => {
 t.test("the resolved options are a complete, frozen object", async (t) => {
   const resolved = resolveAdapterOptions({ requestsTimeout: 250 });
   t.ok(Object.isFrozen(resolved));
-  t.same(resolved, { heartbeatInterval: 5_000, heartbeatTimeout: 10_000, requestsTimeout: 250 });
+  t.same(resolved, {
+    heartbeatInterval: 5_000,
+    heartbeatTimeout: 10_000,
+    requestsTimeout: 250,
+    maxMessageSize: 67_108_864,
+  });
   t.notOk(Reflect.set(resolved, "requestsTimeout", 1), "a write is refused");
   t.equal(resolved.requestsTimeout, 250);
   t.ok(Object.isFrozen(resolveAdapterOptions()), "the defaults are frozen too");
 });
 
 t.test("the user's values are spread over the defaults, and the user's object is left alone", async (t) => {
-  const given = { heartbeatInterval: 100, heartbeatTimeout: 300, requestsTimeout: 0.5 };
+  const given = { heartbeatInterval: 100, heartbeatTimeout: 300, requestsTimeout: 0.5, maxMessageSize: 1 };
   const resolved = resolveAdapterOptions(given);
   t.same(resolved, given);
   t.not(resolved, given);
@@ -67,12 +77,13 @@ t.test("the user's values are spread over the defaults, and the user's object is
     heartbeatInterval: 5_000,
     heartbeatTimeout: 5_001,
     requestsTimeout: 5_000,
+    maxMessageSize: 67_108_864,
   });
 });
 
 t.test("options that are not ours are left out of the result", async (t) => {
   const resolved = resolveAdapterOptions({ requestsTimeout: 1_000, other: true } as AdapterOptions);
-  t.same(Object.keys(resolved).sort(), [...FIELDS].sort());
+  t.same(Object.keys(resolved).sort(), [...FIELDS, "maxMessageSize"].sort());
 });
 
 t.test("the largest timer delay Node accepts is a valid value", async (t) => {
