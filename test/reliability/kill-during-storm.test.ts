@@ -98,6 +98,10 @@ for (const serialization of SERIALIZATIONS) {
     t.same(await hello, ["from 0"], "the restarted worker's client receives a broadcast from worker 0");
     const back = Promise.all(live.map((j) => once(inRoom[j], "hello back")));
     await restarted.eval(`io.emit("hello back", "from the restarted worker"); return true`);
-    t.same(await back, live.map(() => ["from the restarted worker"]), "its broadcasts reach every live worker");
+    t.same(
+      await back,
+      live.map(() => ["from the restarted worker"]),
+      "its broadcasts reach every live worker",
+    );
   });
 }

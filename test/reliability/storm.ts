@@ -55,7 +55,10 @@ export class Received {
 }
 
 /** Describes a sequence against 0..n-1: what is missing, duplicated or out of order. */
-export function checkSequence(seqs: number[], n: number | null): { missing: number; duplicates: number; reordered: number } {
+export function checkSequence(
+  seqs: number[],
+  n: number | null,
+): { missing: number; duplicates: number; reordered: number } {
   const seen = new Set<number>();
   let duplicates = 0;
   let reordered = 0;
