@@ -52,15 +52,19 @@ const MiB = 1024 * 1024;
 /** Samples taken before this are warm-up (JIT, heap growth to its working size) and not judged. */
 const WARM_UP = Math.min(20, settings.duration / 6);
 /**
- * The tolerance on memory: the mean of the last third may exceed the first third's by 10 % plus
- * 8 MiB (heap after a full GC) or 20 % plus 24 MiB (RSS, which also holds freed pages the allocator
- * keeps). At the default traffic the hub forwards ~500 messages a second: a leak of 100 bytes per
- * message adds ~6 MiB per minute, caught on the heap within a 3-minute run.
+ * The tolerance on memory, mean of the last third against the first third:
+ * - heap used after a full GC: +10 % + 2 MiB. In steady state it moves by less than 0.3 MiB from one
+ *   sample to the next (7 MiB in the primary, measured); the hub routes ~600 messages a second at
+ *   the default traffic, so a leak of 20 bytes per routed message (~1.3 MiB a minute) fails a
+ *   3-minute run, whose thirds are about 2 minutes apart.
+ * - RSS: +10 % + 16 MiB. RSS also counts pages that V8 and malloc keep after a GC, and V8's young
+ *   generation grows its semi-spaces (up to 16 MiB) under allocation pressure: not a leak.
  */
-const HEAP_TOLERANCE = { ratio: 1.1, bytes: 8 * MiB };
-const RSS_TOLERANCE = { ratio: 1.2, bytes: 24 * MiB };
+const HEAP_TOLERANCE = { ratio: 1.1, bytes: 2 * MiB };
+const RSS_TOLERANCE = { ratio: 1.1, bytes: 16 * MiB };
 
 const now = () => performance.timeOrigin + performance.now();
+const ignore = () => {};
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface RequestStat {
@@ -224,9 +228,10 @@ async function main(): Promise<void> {
     global.gc?.();
     const { rss, heapUsed } = process.memoryUsage();
     onChildMessage({ soak: "sample", id: "primary", rss, heapUsed });
-    for (const slot of slots) if (slot.worker?.isConnected()) slot.worker.send({ soak: "sample", n });
-    helper.send({ soak: "sample", n });
-    clients.send({ soak: "sample", n });
+    // A worker may die between the check and the write: the callback absorbs the EPIPE.
+    for (const slot of slots) if (slot.worker?.isConnected()) slot.worker.send({ soak: "sample", n }, ignore);
+    helper.send({ soak: "sample", n }, ignore);
+    clients.send({ soak: "sample", n }, ignore);
   }, settings.sampleEvery * 1000);
 
   // The churn: kill the next worker that is not stable, restart it at once.
