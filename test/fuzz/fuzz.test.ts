@@ -6,7 +6,7 @@ import t from "tap";
 import { fuzz } from "./engine";
 
 const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 32);
-const iterations = 3_000;
+const iterations = 2_000;
 
 t.test(
   `${iterations} random and mutated messages through the codec, the hub and the peers (seed ${seed})`,

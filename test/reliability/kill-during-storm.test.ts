@@ -53,7 +53,7 @@ for (const serialization of SERIALIZATIONS) {
       );
     }
     // One more round trip from each live worker: a duplicate would have arrived by then.
-    const flushed = live.map((j) => once(inRoom[j], "flush", 10_000));
+    const flushed = [...live.map((j) => once(inRoom[j], "flush", 10_000)), once(outside, "flush", 10_000)];
     await Promise.all(live.map((i) => c.workers[i].eval(`io.emit("flush"); return true`)));
     await Promise.all(flushed);
 
