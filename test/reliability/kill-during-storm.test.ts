@@ -8,7 +8,7 @@
 import type { Socket } from "socket.io-client";
 import t from "tap";
 import { SERIALIZATIONS, startCluster, waitForServerCount } from "../helpers/cluster";
-import { once, until } from "../helpers/wait";
+import { collect, once, until } from "../helpers/wait";
 import { checkSequence, Received, startStorm, stopStorm } from "./storm";
 
 const fixture = { adapter: { requestsTimeout: 20_000, heartbeatTimeout: 60_000 } };
@@ -53,7 +53,7 @@ for (const serialization of SERIALIZATIONS) {
       );
     }
     // One more round trip from each live worker: a duplicate would have arrived by then.
-    const flushed = [...live.map((j) => once(inRoom[j], "flush", 10_000)), once(outside, "flush", 10_000)];
+    const flushed = [...live.map((j) => inRoom[j]), outside].map((s) => collect(s, "flush", live.length, 10_000));
     await Promise.all(live.map((i) => c.workers[i].eval(`io.emit("flush"); return true`)));
     await Promise.all(flushed);
 
