@@ -237,6 +237,10 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
       const requestId = randomId();
       this.publish({ type: MessageType.BROADCAST, data: { packet, requestId, opts: encodeOptions(opts) } });
       this.#requests.expectAcks(requestId, peers, opts.flags?.timeout ?? 0, clientCountCallback, ack);
+    } else if (opts.flags?.local) {
+      // socket.io completes io.local.timeout(ms).emit only once every server that serverCount()
+      // counts has given its number of clients: the others send this broadcast to none.
+      for (let i = 0; i < peers.length; i++) clientCountCallback(0);
     }
     Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
   }

@@ -33,6 +33,9 @@ interface Channel {
   unref(): void;
 }
 
+/** The events whose listeners keep a child's IPC channel, and so the process, alive (Node's own rule). */
+const KEEP_ALIVE_EVENTS = new Set<string | symbol>(["message", "disconnect"]);
+
 export class EmitterPeer extends Peer {
   #servers = new Map<string, Set<string>>();
   #requests = new Map<string, Requests>();
@@ -42,6 +45,14 @@ export class EmitterPeer extends Peer {
   #timer: NodeJS.Timeout | null = null;
   #channel: Channel | null;
   #holds = 0;
+  // Once ref() or unref() is called on the channel, Node stops counting the "message" listeners:
+  // we count those that are not ours, so that a helper that listens to its parent stays alive.
+  #onListenerAdded = (event: string | symbol) => {
+    if (KEEP_ALIVE_EVENTS.has(event)) this.#channel?.ref();
+  };
+  #onListenerRemoved = (event: string | symbol) => {
+    if (KEEP_ALIVE_EVENTS.has(event)) this.#updateRef();
+  };
 
   constructor(link: Link, channel: Channel | null) {
     super("emitter", `${EMITTER_UID_PREFIX}:${randomId()}`, link, debug);
@@ -52,6 +63,8 @@ export class EmitterPeer extends Peer {
     // Nobody awaits it when only fire-and-forget operations are used.
     this.#ready.catch(() => {});
     if (channel) {
+      process.on("newListener", this.#onListenerAdded);
+      process.on("removeListener", this.#onListenerRemoved);
       this.#timer = setTimeout(() => {
         this.#fail(
           wrongProcess(
@@ -102,14 +115,23 @@ export class EmitterPeer extends Peer {
 
   /**
    * Keeps a helper process alive while it waits for answers; an idle helper may exit, as a
-   * process with no listener on its IPC channel does.
+   * process with no listener on its IPC channel does (unless the user listens to it).
    */
   hold(): void {
-    if (this.#holds++ === 0) this.#channel?.ref();
+    if (this.#holds++ === 0) this.#updateRef();
   }
 
   release(): void {
-    if (--this.#holds === 0) this.#channel?.unref();
+    if (--this.#holds === 0) this.#updateRef();
+  }
+
+  #updateRef(): void {
+    if (!this.#channel) return;
+    // Our IpcLink listens to "message" and "disconnect" once each, while it is open.
+    const ours = this.connected ? 1 : 0;
+    const theirs = process.listenerCount("message") > ours || process.listenerCount("disconnect") > ours;
+    if ((this.#holds > 0 && this.connected) || theirs) this.#channel.ref();
+    else this.#channel.unref();
   }
 
   protected onWelcome(servers: [string, string[]][]): void {
@@ -143,19 +165,28 @@ export class EmitterPeer extends Peer {
   }
 
   protected onLeft(uid: string): void {
+    // The hub says that this emitter left: it is closing (hub.close() in the primary).
+    if (uid === this.uid) return this.closeLink();
     this.#servers.delete(uid);
     for (const requests of this.#requests.values()) requests.serverLeft(uid);
   }
 
   protected onHubGone(): void {
+    process.off("newListener", this.#onListenerAdded);
+    process.off("removeListener", this.#onListenerRemoved);
     this.#fail(
       new IpcAdapterError(
         ErrorCode.HUB_GONE,
         "the Emitter lost its hub (hub.close() was called, or the primary disconnected from this helper); create a new Emitter after setupPrimary() or hub.attach(child)",
       ),
     );
-    this.#servers.clear();
+    // Every server is out of reach: requests settle as when servers leave, broadcasts with acks too
+    // (closeAll alone would leave those to their timeout).
+    for (const uid of this.#servers.keys()) this.onLeft(uid);
     for (const requests of this.#requests.values()) requests.closeAll();
+    // Nothing can arrive any more: from now on, only the user's own listeners keep a helper alive.
+    this.#updateRef();
+    this.#channel = null;
     if (current === this) current = null;
   }
 
@@ -183,6 +214,11 @@ export function acquireEmitterPeer(): EmitterPeer {
     hub.core.addLink(hubEnd);
     current = new EmitterPeer(memberEnd, null);
     return current;
+  }
+  if (cluster.isPrimary && Object.keys(cluster.workers ?? {}).length > 0) {
+    // A primary may have an IPC channel of its own (started by a supervisor, a test runner, PM2 in
+    // fork mode): it must not be mistaken for a helper.
+    throw wrongProcess("this process is the cluster primary and setupPrimary() has not been called: call it first");
   }
   if (cluster.isWorker) {
     throw wrongProcess(

@@ -5,7 +5,7 @@
 import type { ClusterMessage } from "socket.io-adapter";
 import { MessageType } from "socket.io-adapter";
 import { acquireEmitterPeer, type EmitterPeer } from "./emitter-peer";
-import { ErrorCode, IpcAdapterError, MessageTooLargeError } from "./errors";
+import { ErrorCode, InvalidOptionTypeError, IpcAdapterError, MessageTooLargeError } from "./errors";
 import { checkMessageSize, checkMilliseconds, checkOptionsObject, DEFAULT_MAX_MESSAGE_SIZE } from "./options";
 import { randomId } from "./peer";
 import type { AllButLast, DefaultEventsMap, EventNames, EventParams, EventsMap } from "./typed-events";
@@ -150,7 +150,7 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
         : null;
     if (ack && this.#flags.timeout === undefined) {
       throw new IpcAdapterError(
-        ErrorCode.RESERVED_EVENT,
+        ErrorCode.ACK_WITHOUT_TIMEOUT,
         "Callbacks are not supported when broadcasting without a timeout; use emitter.timeout(ms).emit(ev, ...args, callback)",
       );
     }
@@ -191,7 +191,13 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
    */
   fetchSockets(): Promise<SocketDetails[]> {
     const requestId = randomId();
-    const prepared = this.#prepare(MessageType.FETCH_SOCKETS, { opts: this.#opts(), requestId });
+    let prepared: ReturnType<EmitterPeer["prepare"]>;
+    try {
+      prepared = this.#prepare(MessageType.FETCH_SOCKETS, { opts: this.#opts(), requestId });
+    } catch (error) {
+      // Its arguments cannot be wrong: what fails here is the emitter (hub gone, not attached).
+      return Promise.reject(error);
+    }
     const timeout = this.#flags.timeout ?? this.#target.requestsTimeout;
     return new Promise((resolve, reject) => {
       const settle = (error: Error | null, answers: unknown[]) => {
@@ -261,6 +267,13 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
     peer.hold();
     peer.ready().then(
       () => {
+        // The hub may have gone since the request was prepared (hub.close() in the meantime).
+        try {
+          peer.check();
+        } catch (error) {
+          peer.release();
+          return fail(error as Error);
+        }
         start(peer.serversOf(nsp));
         peer.send(prepared);
       },
@@ -345,7 +358,7 @@ export class Emitter<EmitEvents extends EventsMap = DefaultEventsMap> {
         ? DEFAULT_MAX_MESSAGE_SIZE
         : checkMessageSize("maxMessageSize", given.maxMessageSize);
     if (typeof nsp !== "string" || !nsp.startsWith("/")) {
-      throw new TypeError(`the namespace must be a string starting with "/", got ${JSON.stringify(nsp)}`);
+      throw new InvalidOptionTypeError(`the namespace must be a string starting with "/", got ${JSON.stringify(nsp)}`);
     }
     this.#options = opts;
     this.#target = { peer: acquireEmitterPeer(), nsp, requestsTimeout, maxMessageSize, counters: { tooLarge: 0 } };

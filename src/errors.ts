@@ -10,6 +10,8 @@ export const ErrorCode = {
   WRONG_PROCESS: "SIO_IPC_ERR_WRONG_PROCESS",
   /** An Emitter lost its hub: hub.close() was called, or the parent process of a helper disconnected. */
   HUB_GONE: "SIO_IPC_ERR_HUB_GONE",
+  /** An Emitter's emit() got an acknowledgement callback without timeout(ms). */
+  ACK_WITHOUT_TIMEOUT: "SIO_IPC_ERR_ACK_WITHOUT_TIMEOUT",
   /** An event name that Socket.IO reserves was emitted. */
   RESERVED_EVENT: "SIO_IPC_ERR_RESERVED_EVENT",
 } as const;

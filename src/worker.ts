@@ -67,6 +67,7 @@ export class WorkerPeer extends Peer {
     if (this.#adapters.size === 0) {
       // No server left in this process: release the channel so that the process may exit.
       debug("[%s] last adapter closed", this.uid);
+      this.send(envelope({ k: Kind.BYE, uid: this.uid }));
       clearTimeout(this.#warnTimer);
       this.closeLink();
       if (current === this) current = null;
@@ -118,7 +119,16 @@ export class WorkerPeer extends Peer {
    */
   respond(to: string, response: ClusterResponse, maxSize: number): void {
     if (!this.connected) return;
-    this.send(envelope({ k: Kind.RESPONSE, to, d: checkSize(encodeLenient(response), maxSize) }));
+    let d: string;
+    try {
+      d = encodeLenient(response);
+    } catch (error) {
+      // Only user code that throws wherever it is touched (e.g. a Proxy in socket.data whose traps
+      // throw) gets here. This runs in socket.io-adapter's promise chain: a throw would be an
+      // unhandled rejection that kills the worker. The requester times out instead.
+      return debug("[%s] drop a response to %s that cannot be encoded: %s", this.uid, to, (error as Error)?.message);
+    }
+    this.send(envelope({ k: Kind.RESPONSE, to, d: checkSize(d, maxSize) }));
   }
 
   protected onWelcome(): void {

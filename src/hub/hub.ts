@@ -93,6 +93,11 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     this.#recovery.close();
+    // Closing a link only stops listening to it: tell each emitter that it is out, so that a
+    // helper's emitter fails with a clear error instead of sending into the void.
+    for (const member of this.#members.values()) {
+      if (member.role === "emitter") this.#deliver(member.link, envelope<Left>({ k: Kind.LEFT, uid: member.uid }), 0);
+    }
     for (const link of [...this.#links.keys()]) link.close();
     for (const listener of this.#closeListeners) listener();
     this.#closeListeners = [];
@@ -133,6 +138,8 @@ export class Hub {
         return this.#respond(link, env, env.to, env.d.length);
       case Kind.NAMESPACE:
         return this.#namespace(link, env);
+      case Kind.BYE:
+        return this.#bye(link, env.uid);
       case Kind.SESSION:
         return this.#recovery.save(env.n, env.pid, env.d);
       case Kind.RESTORE: {
@@ -215,6 +222,19 @@ export class Hub {
     link.send(message);
   }
 
+  #bye(link: Link, uid: string): void {
+    const member = this.#members.get(uid);
+    if (member?.link !== link) return this.#reject(link, `BYE for ${uid}, which is not on this link`);
+    const members = this.#links.get(link) as Set<Member>;
+    members.delete(member);
+    this.#members.delete(uid);
+    // The link stays (the process may start a server again); it is no destination without a server.
+    if (![...members].some((m) => m.role === "server")) this.#serverLinks = this.#serverLinks.filter((l) => l !== link);
+    if (![...members].some((m) => m.role === "emitter"))
+      this.#emitterLinks = this.#emitterLinks.filter((l) => l !== link);
+    this.#announceLeft(member, link);
+  }
+
   #removeLink(link: Link): void {
     const members = this.#links.get(link);
     if (!members) return;
@@ -224,9 +244,13 @@ export class Hub {
     if (this.#closed) return;
     for (const member of members) {
       this.#members.delete(member.uid);
-      debug("%s %s left with %s", member.role, member.uid, link.name);
-      const left = envelope<Left>({ k: Kind.LEFT, uid: member.uid });
-      for (const other of this.#links.keys()) this.#deliver(other, left, 0);
+      this.#announceLeft(member, link);
     }
+  }
+
+  #announceLeft(member: Member, link: Link): void {
+    debug("%s %s left with %s", member.role, member.uid, link.name);
+    const left = envelope<Left>({ k: Kind.LEFT, uid: member.uid });
+    for (const other of this.#links.keys()) if (other !== link) this.#deliver(other, left, 0);
   }
 }

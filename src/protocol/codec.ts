@@ -106,6 +106,20 @@ function define(target: Record<string, unknown>, key: string, value: unknown): v
 const OMIT = Symbol("omit");
 
 /**
+ * Runs user code met during the walk: a getter or a toJSON method. What it throws makes that one
+ * value unsendable: left out when lenient (a worker must always be able to answer fetchSockets,
+ * whatever its socket.data), an UnserializableError otherwise.
+ */
+function guarded(run: () => unknown, lenient: boolean, path: string): unknown {
+  try {
+    return run();
+  } catch (error) {
+    if (lenient) return OMIT;
+    throw new UnserializableError("a value whose getter or toJSON() throws", path, { cause: error });
+  }
+}
+
+/**
  * Builds the JSON-ready copy of a value. `lenient` leaves out what cannot be sent (as JSON.stringify
  * leaves out functions); otherwise it throws an UnserializableError naming the path.
  */
@@ -122,8 +136,12 @@ function transform(
   }
   // As JSON.stringify: toJSON (of an object, or BigInt.prototype.toJSON if the app defines one) once.
   if (!jsonApplied && ((typeof value === "object" && value !== null) || typeof value === "bigint")) {
-    const toJSON = (value as { toJSON?: unknown }).toJSON;
-    if (typeof toJSON === "function") return transform(toJSON.call(value), lenient, ancestors, path, true);
+    const toJSON = guarded(() => (value as { toJSON?: unknown }).toJSON, lenient, path);
+    if (toJSON === OMIT) return OMIT;
+    if (typeof toJSON === "function") {
+      const json = guarded(() => toJSON.call(value), lenient, path);
+      return json === OMIT ? OMIT : transform(json, lenient, ancestors, path, true);
+    }
   }
   if (typeof value === "bigint") {
     if (lenient) return OMIT;
@@ -152,7 +170,8 @@ function transform(
     const copy: Record<string, unknown> = {};
     for (const key in value) {
       if (!Object.hasOwn(value, key)) continue;
-      const item = transform((value as Record<string, unknown>)[key], lenient, ancestors, `${path}.${key}`);
+      const raw = guarded(() => (value as Record<string, unknown>)[key], lenient, `${path}.${key}`);
+      const item = raw === OMIT ? OMIT : transform(raw, lenient, ancestors, `${path}.${key}`);
       if (item !== OMIT && item !== undefined) define(copy, key, item);
     }
     result = isTagged(value) ? { [ESCAPE_KEY]: copy } : copy;

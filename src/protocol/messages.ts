@@ -27,7 +27,10 @@ export const Kind = {
   RESPONSE: 4,
   /** server -> hub: one of its namespaces opened (`up: true`) or closed; hub -> emitters: the same, with the uid. */
   NAMESPACE: 5,
-  /** hub -> every member: the member `uid` left the cluster (its process exited or disconnected). */
+  /**
+   * hub -> every member: the member `uid` left the cluster (its process exited or disconnected).
+   * hub -> an emitter, with the emitter's own uid: the hub is closing (hub.close()).
+   */
   LEFT: 6,
   /** server -> hub: keep a disconnected client's session for connection state recovery. */
   SESSION: 7,
@@ -35,6 +38,8 @@ export const Kind = {
   RESTORE: 8,
   /** hub -> server: the answer to RESTORE: the session (or null) and the logged packets after the offset. */
   RESTORED: 9,
+  /** member -> hub: the member `uid` leaves (its last Socket.IO server closed); the hub tells the others. */
+  BYE: 10,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -120,7 +125,12 @@ export interface Left extends Base {
   uid: string;
 }
 
-export type Envelope = Hello | Welcome | Publish | Response | Namespace | Left | Session | Restore | Restored;
+export interface Bye extends Base {
+  k: typeof Kind.BYE;
+  uid: string;
+}
+
+export type Envelope = Hello | Welcome | Publish | Response | Namespace | Left | Session | Restore | Restored | Bye;
 
 /** The ClusterMessage types that a member may publish (the others are responses). */
 const PUBLISHABLE = new Set<number>([
@@ -169,6 +179,7 @@ const FIELDS: Record<Kind, ReadonlySet<string>> = {
   [Kind.SESSION]: new Set(["n", "pid", "d"]),
   [Kind.RESTORE]: new Set(["id", "n", "pid", "o"]),
   [Kind.RESTORED]: new Set(["id", "d", "log"]),
+  [Kind.BYE]: new Set(["uid"]),
 };
 
 /**
@@ -227,6 +238,8 @@ function checkFields(message: Record<string, unknown>): string | null {
       return Array.isArray(message.log) && message.log.every(isString) ? null : "RESTORED with a bad log";
     case Kind.LEFT:
       return isString(message.uid) ? null : "LEFT without a uid";
+    case Kind.BYE:
+      return isString(message.uid) ? null : "BYE without a uid";
     default:
       return `unknown kind ${show(message.k)}`;
   }
@@ -315,7 +328,7 @@ function checkSocketDetails(socket: unknown): boolean {
 }
 
 const warnedVersions = new Set<unknown>();
-/** Distinct warnings at most: a peer that sends random versions must not grow this set or flood the warnings. */
+/** Distinct warnings at most: a peer that sends random version numbers must not grow this set or flood the warnings. */
 const MAX_VERSION_WARNINGS = 16;
 
 /** A value from the channel, for a message. Never String(object): `{ "toString": 1 }` would throw. */
@@ -335,12 +348,15 @@ export function reportVersionSkew(
   from: string,
   log: (format: string, ...args: unknown[]) => void,
 ): void {
+  // A tag that is no version at all ("1", {}, null) is a malformed message, not another release:
+  // a warning would name "version 1" as foreign, and each object would warn again and be kept.
+  if (!Number.isSafeInteger(received) || (received as number) < 1) {
+    return log("drop a message with a malformed protocol version %o from %s", received, from);
+  }
   log("ignore a message of protocol version %o from %s (ours: %d)", received, from, PROTOCOL_VERSION);
-  // Numbers by value (they are versions); anything else by type: a peer that sends a fresh object
-  // or string each time warns once, and this set stays small.
-  const key = typeof received === "number" || received === null ? received : typeof received;
-  if (warnedVersions.has(key) || warnedVersions.size >= MAX_VERSION_WARNINGS) return;
-  warnedVersions.add(key);
+  // Bounded: a peer that sends a new version number with each message must not grow this set.
+  if (warnedVersions.has(received) || warnedVersions.size >= MAX_VERSION_WARNINGS) return;
+  warnedVersions.add(received);
   process.emitWarning(
     `socket.io-ipc-adapter: ignoring messages of protocol version ${show(received)} from ${from}; this process speaks version ${PROTOCOL_VERSION}. Run the same version of socket.io-ipc-adapter in the primary, the workers and the helpers.`,
     { code: "SIO_IPC_PROTOCOL_MISMATCH" },

@@ -67,6 +67,7 @@ const FIELDS: Record<number, string[]> = {
   [Kind.SESSION]: ["n", "pid", "d"],
   [Kind.RESTORE]: ["id", "n", "pid", "o"],
   [Kind.RESTORED]: ["id", "d", "log"],
+  [Kind.BYE]: ["uid"],
 };
 
 const HUB_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;

@@ -177,6 +177,7 @@ export function randomEnvelope(rng: Rng, pools: Pools): unknown {
       if (rng.chance(0.2)) fields.r = rng.pick([1_000, 0, -1, "x"] as unknown[]);
       break;
     case Kind.LEFT:
+    case Kind.BYE:
       fields.uid = pools.pick(rng, pools.uids);
       break;
     case Kind.SESSION:

@@ -208,13 +208,14 @@ t.test(
   },
 );
 
-t.test("an error thrown by toJSON reaches the caller", async (t) => {
+t.test("an error thrown by toJSON reaches the caller as an UnserializableError, with its cause", async (t) => {
   const broken = {
     toJSON() {
       throw new Error("broken toJSON");
     },
   };
-  t.throws(() => encode({ broken }), { message: "broken toJSON" });
+  t.throws(() => encode({ broken }), { code: "SIO_IPC_ERR_UNSERIALIZABLE", cause: { message: "broken toJSON" } });
+  t.same(JSON.parse(encodeLenient({ broken, kept: 1 })), { kept: 1 }, "lenient encoding leaves it out");
 });
 
 function expectUnserializable(t: Test, fn: () => unknown, path: string, reason: RegExp): void {

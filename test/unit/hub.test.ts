@@ -364,3 +364,24 @@ t.test("the hub keeps routing after any bad input", async (t) => {
   a.inject(message);
   t.same(b.take(), [message]);
 });
+
+t.test(
+  "BYE removes a member: the others hear LEFT, its link gets no more PUBLISH, and may say HELLO again",
+  async (t) => {
+    const { hub, member } = setup(t);
+    const a = member("s1");
+    const b = member("s2");
+    a.inject(envelope({ k: Kind.BYE, uid: "s1" }));
+    t.same(b.take(), [envelope({ k: Kind.LEFT, uid: "s1" })]);
+    nothingSent(t, a);
+    t.equal(hub.stats().workers, 1);
+    b.inject(publish());
+    nothingSent(t, a);
+    b.inject(envelope({ k: Kind.BYE, uid: "s1" }));
+    t.equal(hub.stats().messagesRejected, 1, "a BYE for a member not on the link is rejected");
+    a.inject(envelope({ k: Kind.HELLO, uid: "s1", role: "server" }));
+    a.take();
+    b.inject(publish());
+    t.equal(a.take().length, 1, "back as a destination after a new HELLO");
+  },
+);

@@ -1,0 +1,112 @@
+/**
+ * Where an Emitter runs in a test: in the test process itself (the primary), or in a helper forked
+ * from it (test/fixtures/emitter-helper.js). Both run the same code, given as the body of an async
+ * function of (Emitter, ctx, require), so that every operation is tested the same way in both.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { join } from "node:path";
+import { Emitter } from "../../src/index";
+import type { Serialization, TestCluster } from "./cluster";
+import { withTimeout } from "./wait";
+
+export const HELPER_FIXTURE = join(__dirname, "..", "fixtures", "emitter-helper.js");
+
+export interface EmitterHost {
+  /** "primary" or "helper". */
+  readonly kind: string;
+  /** Runs `code` as the body of an async function (Emitter, ctx, require) where the emitter lives. */
+  run<T = any>(code: string, ms?: number): Promise<T>;
+}
+
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
+
+const AsyncFunction = (async () => {}).constructor as new (...args: string[]) => (...args: unknown[]) => Promise<any>;
+
+/** The test process itself, after setupPrimary(). Errors keep only what crosses IPC, as in a helper. */
+export function primaryHost(): EmitterHost {
+  const ctx: Record<string, unknown> = {};
+  return {
+    kind: "primary",
+    async run(code, ms = 15_000) {
+      const body = new AsyncFunction("Emitter", "ctx", "require", code);
+      try {
+        return await withTimeout(body(Emitter, ctx, require), ms, `primary: ${code.slice(0, 80)}`);
+      } catch (error) {
+        const { message, code: errorCode, name } = error as Error & { code?: string };
+        throw Object.assign(new Error(message), { code: errorCode, name });
+      }
+    },
+  };
+}
+
+export interface HelperHost extends EmitterHost {
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or signal) once the helper has exited. */
+  readonly exited: Promise<number | string | null>;
+}
+
+let evalId = 0;
+
+/**
+ * Forks the helper fixture and waits for it to start; `attach` (default true) passes it to the
+ * cluster's hub right after fork(), as users do. The helper is killed in t.teardown.
+ */
+export async function forkHelper(
+  t: Tap,
+  c: TestCluster | null,
+  options: { serialization?: Serialization; attach?: boolean } = {},
+): Promise<HelperHost> {
+  const child = fork(HELPER_FIXTURE, [], {
+    serialization: options.serialization ?? "json",
+    execArgv: [],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  if (options.attach !== false) c?.hub?.attach(child);
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal)),
+  );
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  });
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      const onMessage = (message: any) => {
+        if (message?.test !== "ready") return;
+        child.off("message", onMessage);
+        resolve();
+      };
+      child.on("message", onMessage);
+      exited.then((code) => reject(new Error(`the helper exited with ${code} before it was ready`)));
+    }),
+    15_000,
+    "the helper to start",
+  );
+  return {
+    kind: "helper",
+    child,
+    exited,
+    run(code, ms = 15_000) {
+      const id = ++evalId;
+      return withTimeout(
+        new Promise((resolve, reject) => {
+          const onMessage = (message: any) => {
+            if (message?.test !== "result" || message.id !== id) return;
+            child.off("message", onMessage);
+            if (message.error) reject(Object.assign(new Error(message.error.message), message.error));
+            else resolve(message.value);
+          };
+          child.on("message", onMessage);
+          child.send({ test: "eval", id, code });
+        }),
+        ms,
+        `helper: ${code.slice(0, 80)}`,
+      );
+    },
+  };
+}
