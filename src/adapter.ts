@@ -163,9 +163,13 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     this.#internals.removeNode(uid);
   }
 
-  hubGone(): void {
-    this.#peer = null;
+  hubGone(reconnecting = false): void {
+    if (!reconnecting) this.#peer = null;
     for (const uid of [...this.#internals.nodesMap.keys()]) this.#internals.removeNode(uid);
+  }
+
+  rejoin(): void {
+    this.publish({ type: MessageType.INITIAL_HEARTBEAT });
   }
 
   protected override doPublish(message: ClusterMessage): Promise<string> {
@@ -319,6 +323,6 @@ export function createAdapter(opts?: AdapterOptions) {
   const resolved = resolveAdapterOptions(opts);
   // A function, not an arrow: Socket.IO calls it with `new`.
   return function (nsp: any) {
-    return new ClusterAdapter(nsp, resolved, acquireWorkerPeer());
+    return new ClusterAdapter(nsp, resolved, acquireWorkerPeer(resolved));
   };
 }

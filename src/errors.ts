@@ -10,6 +10,8 @@ export const ErrorCode = {
   WRONG_PROCESS: "SIO_IPC_ERR_WRONG_PROCESS",
   /** An Emitter lost its hub: hub.close() was called, or the parent process of a helper disconnected. */
   HUB_GONE: "SIO_IPC_ERR_HUB_GONE",
+  /** PM2 mode: the private directory of the Unix sockets is unsafe (not ours, a symlink, open to others) or unusable. */
+  SOCKET_DIRECTORY: "SIO_IPC_ERR_SOCKET_DIRECTORY",
   /** An Emitter's emit() got an acknowledgement callback without timeout(ms). */
   ACK_WITHOUT_TIMEOUT: "SIO_IPC_ERR_ACK_WITHOUT_TIMEOUT",
   /** An event name that Socket.IO reserves was emitted. */

@@ -30,6 +30,20 @@ export interface AdapterOptions {
    * @default 67_108_864 (64 MiB)
    */
   maxMessageSize?: number;
+  /**
+   * PM2 cluster mode, where PM2's daemon is the cluster primary and relays nothing between workers:
+   * `true` makes the workers of a group elect a hub among themselves and talk over Unix sockets
+   * (also outside PM2, e.g. for processes started by another supervisor); `false` disables it.
+   * @default detected: true when PM2 runs this process in cluster mode (env `pm_id` set and
+   * `exec_mode` "cluster_mode")
+   */
+  pm2?: boolean;
+  /**
+   * PM2 mode: the workers that share broadcasts, rooms and requests. Apps with different groups
+   * never talk to each other; give several PM2 apps the same group to make them one cluster.
+   * @default the PM2 app name (env `name`), else "default"
+   */
+  group?: string;
 }
 
 export const DEFAULT_HEARTBEAT_INTERVAL = 5_000;
@@ -47,16 +61,26 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
  */
 export const MAX_MESSAGE_SIZE_LIMIT = 256 * 1024 * 1024;
 
-export type ResolvedAdapterOptions = Readonly<Required<AdapterOptions>>;
+/** The longest `group` name, in characters. */
+export const MAX_GROUP_LENGTH = 256;
+
+type DurationName = "heartbeatInterval" | "heartbeatTimeout" | "requestsTimeout";
+
+/** Resolved options; `pm2` and `group` stay null when not given (detected later, in the worker). */
+export type ResolvedAdapterOptions = Readonly<
+  Required<Pick<AdapterOptions, DurationName | "maxMessageSize">> & { pm2: boolean | null; group: string | null }
+>;
 
 const ADAPTER_DEFAULTS: ResolvedAdapterOptions = Object.freeze({
   heartbeatInterval: DEFAULT_HEARTBEAT_INTERVAL,
   heartbeatTimeout: DEFAULT_HEARTBEAT_TIMEOUT,
   requestsTimeout: DEFAULT_REQUESTS_TIMEOUT,
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
+  pm2: null,
+  group: null,
 });
 
-const DURATIONS = ["heartbeatInterval", "heartbeatTimeout", "requestsTimeout"] as const;
+const DURATIONS: DurationName[] = ["heartbeatInterval", "heartbeatTimeout", "requestsTimeout"];
 
 function describe(value: unknown): string {
   if (value === null) return "null";
@@ -99,6 +123,19 @@ export function checkMessageSize(name: string, value: unknown): number {
   return value;
 }
 
+/** Checks the `group` option: a non-empty string of at most MAX_GROUP_LENGTH characters, without NUL. */
+export function checkGroup(value: unknown): string {
+  if (typeof value !== "string") {
+    throw new InvalidOptionTypeError(`group must be a string, got ${describe(value)}`);
+  }
+  if (value.length === 0 || value.length > MAX_GROUP_LENGTH || value.includes("\0")) {
+    throw new InvalidOptionRangeError(
+      `group must be 1 to ${MAX_GROUP_LENGTH} characters long, without NUL, got ${describe(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`,
+    );
+  }
+  return value;
+}
+
 /** Spreads the user's adapter options over the defaults, checks each and returns a frozen object. */
 export function resolveAdapterOptions(options?: AdapterOptions): ResolvedAdapterOptions {
   const given = checkOptionsObject(options, "createAdapter()");
@@ -109,6 +146,13 @@ export function resolveAdapterOptions(options?: AdapterOptions): ResolvedAdapter
   if (given.maxMessageSize !== undefined) {
     resolved.maxMessageSize = checkMessageSize("maxMessageSize", given.maxMessageSize);
   }
+  if (given.pm2 !== undefined) {
+    if (typeof given.pm2 !== "boolean") {
+      throw new InvalidOptionTypeError(`pm2 must be a boolean (or left out to detect PM2), got ${describe(given.pm2)}`);
+    }
+    resolved.pm2 = given.pm2;
+  }
+  if (given.group !== undefined) resolved.group = checkGroup(given.group);
   if (resolved.heartbeatTimeout <= resolved.heartbeatInterval) {
     throw new InvalidOptionRangeError(
       `heartbeatTimeout (${resolved.heartbeatTimeout} ms) must be greater than heartbeatInterval (${resolved.heartbeatInterval} ms)`,

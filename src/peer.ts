@@ -32,18 +32,30 @@ export abstract class Peer {
   #link: Link | null;
   #welcomed = false;
 
-  constructor(role: Role, uid: string, link: Link, log: Log) {
+  /** `link` may be null for a peer whose link comes later (see attach()). */
+  constructor(role: Role, uid: string, link: Link | null, log: Log) {
     this.role = role;
     this.uid = uid;
     this.log = log;
+    this.#link = null;
+    if (link) this.attach(link);
+  }
+
+  /** Makes `link` the way to the hub and says HELLO on it (again, after a reconnection). */
+  protected attach(link: Link): void {
     this.#link = link;
-    link.onMessage((message) => this.#receive(message));
+    this.#welcomed = false;
+    link.onMessage((message) => {
+      if (this.#link === link) this.#receive(message);
+    });
     link.onClose(() => {
+      // A link replaced since is no news. closeLink() sets #link to null first: it does report.
+      if (this.#link !== null && this.#link !== link) return;
       this.log("[%s] link to the hub closed", this.uid);
       this.#link = null;
       this.onHubGone();
     });
-    this.send(envelope({ k: Kind.HELLO, uid, role }));
+    this.send(envelope({ k: Kind.HELLO, uid: this.uid, role: this.role }));
   }
 
   /** True once the hub has answered HELLO. */

@@ -3,15 +3,27 @@
  */
 import type { ChildProcess } from "node:child_process";
 import cluster, { type Worker } from "node:cluster";
+import { type BridgeOptions, resolveBridgeOptions } from "./bridge/options";
 import { ErrorCode, IpcAdapterError } from "./errors";
 import { Hub } from "./hub/hub";
 import type { HubStats } from "./hub/stats";
 import { checkMessageSize, checkOptionsObject } from "./options";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
 import type { Link } from "./transports/link";
+import { type BridgeStats, RedisBridgeLink } from "./transports/redis-bridge";
 
 /** Options of {@link setupPrimary}. */
 export interface PrimaryOptions {
+  /**
+   * Bridges this machine to Redis, so that several machines (and servers on
+   * `@socket.io/redis-streams-adapter`) act as one Socket.IO cluster. The workers' code does not change.
+   * @default undefined (this machine only)
+   * @example
+   * const redis = createClient({ url: "redis://redis.internal:6379" });
+   * await redis.connect();
+   * setupPrimary({ bridge: { redis } });
+   */
+  bridge?: BridgeOptions;
   /**
    * The largest message the hub forwards, in bytes of its encoded payload (UTF-8 JSON; binary as
    * base64). A larger one is dropped and counted in `hub.stats().messagesTooLarge`; senders refuse
@@ -25,12 +37,14 @@ export interface PrimaryOptions {
 export class PrimaryHub {
   #hub: Hub;
   #helpers = new WeakMap<ChildProcess, Link>();
+  #bridge: RedisBridgeLink | null = null;
   #onFork = (worker: Worker) =>
     this.#hub.addLink(new IpcLink(worker as unknown as IpcPeer, "worker", `worker ${worker.id}`));
 
   /** @internal */
-  constructor(options: { maxMessageSize?: number } = {}) {
-    this.#hub = new Hub(options);
+  constructor(opts: PrimaryOptions = {}) {
+    this.#hub = new Hub({ maxMessageSize: opts.maxMessageSize });
+    if (opts.bridge) this.#bridge = new RedisBridgeLink(resolveBridgeOptions(opts.bridge), this.#hub);
     for (const worker of Object.values(cluster.workers ?? {})) if (worker) this.#onFork(worker);
     cluster.on("fork", this.#onFork);
   }
@@ -55,9 +69,9 @@ export class PrimaryHub {
     return this;
   }
 
-  /** A snapshot of the hub's counters. */
-  stats(): HubStats {
-    return this.#hub.stats();
+  /** A snapshot of the hub's counters, and the bridge's (`bridge*`) when there is one. */
+  stats(): HubStats & Partial<BridgeStats> {
+    return this.#bridge ? { ...this.#hub.stats(), ...this.#bridge.stats() } : this.#hub.stats();
   }
 
   /** Stops relaying and releases every listener. The workers keep running, each on its own. */
@@ -89,14 +103,15 @@ export function currentHub(): PrimaryHub | null {
  */
 export function setupPrimary(opts?: PrimaryOptions): PrimaryHub {
   const given = checkOptionsObject(opts, "setupPrimary()");
-  const maxMessageSize =
-    given.maxMessageSize === undefined ? undefined : checkMessageSize("maxMessageSize", given.maxMessageSize);
+  // Checked before the process check and before `current`: a wrong option throws on every call.
+  if (given.bridge !== undefined) resolveBridgeOptions(given.bridge);
+  if (given.maxMessageSize !== undefined) checkMessageSize("maxMessageSize", given.maxMessageSize);
   if (!cluster.isPrimary) {
     throw new IpcAdapterError(
       ErrorCode.WRONG_PROCESS,
       "setupPrimary() must run in the cluster primary (cluster.isPrimary is false here); in a worker, use io.adapter(createAdapter())",
     );
   }
-  current ??= new PrimaryHub({ maxMessageSize });
+  current ??= new PrimaryHub(given as PrimaryOptions);
   return current;
 }

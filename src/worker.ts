@@ -5,7 +5,10 @@
 import cluster from "node:cluster";
 import debugModule from "debug";
 import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
+import type { HubStats } from "./hub/stats";
 import { Peer, randomId } from "./peer";
+import { resolveGroupPaths } from "./pm2/directory";
+import { ElectedUplink, isPm2Cluster, type Uplink } from "./pm2/uplink";
 import { checkSize, encode, encodeLenient } from "./protocol/codec";
 import { envelope, Kind, type Publish } from "./protocol/messages";
 import type { Found } from "./recovery";
@@ -17,6 +20,15 @@ const debug = debugModule("socket.io-ipc-adapter:worker");
 /** If the hub has not answered HELLO by then, the primary most likely never called setupPrimary(). */
 export const HUB_ANSWER_DELAY = 3_000;
 
+/**
+ * PM2 mode: a hub that has not answered HELLO on a new link by then (ms) is not going to (e.g. it
+ * still had our uid on the link we lost): drop the link and find the hub again.
+ */
+export const WELCOME_TIMEOUT = 2_000;
+
+/** The group of PM2 mode when neither the `group` option nor PM2's app name (`name`) gives one. */
+export const DEFAULT_GROUP = "default";
+
 /** What the peer needs of an adapter. */
 export interface PeerAdapter {
   readonly nsp: { name: string };
@@ -24,8 +36,13 @@ export interface PeerAdapter {
   onResponse(response: ClusterResponse): void;
   /** The member `uid` left the cluster. */
   memberLeft(uid: string): void;
-  /** The link to the hub closed: this server is alone from now on. */
-  hubGone(): void;
+  /**
+   * The link to the hub closed: every other server is gone at once. If `reconnecting` (PM2 mode),
+   * the peer is finding the hub again and rejoin() follows; otherwise this server is alone from now on.
+   */
+  hubGone(reconnecting?: boolean): void;
+  /** The peer joined a (new) hub: announce this server again, so that the others learn about it. */
+  rejoin(): void;
 }
 
 /** One uid for the life of the process: the hub knows a worker by it. */
@@ -33,11 +50,26 @@ const PROCESS_UID = randomId();
 
 export class WorkerPeer extends Peer {
   #adapters = new Map<string, Set<PeerAdapter>>();
-  #warnTimer: NodeJS.Timeout;
+  #warnTimer: NodeJS.Timeout | undefined;
   #restores = new Map<string, { answer: (found: Found | null) => void; timer: NodeJS.Timeout }>();
+  /** Each namespace's connection state recovery retention, announced again after a reconnection. */
+  #retentions = new Map<string, number | undefined>();
+  #uplink: Uplink | null = null;
+  #welcomeTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
 
-  constructor(link: Link) {
-    super("server", PROCESS_UID, link, debug);
+  /**
+   * Over `link` (node:cluster: the IPC channel to the primary), or, with `uplink` (PM2 mode), over
+   * the links it finds, one after the other, for the life of the process.
+   */
+  constructor(link: Link | Uplink) {
+    const uplink = "connect" in link ? link : null;
+    super("server", PROCESS_UID, uplink ? null : (link as Link), debug);
+    if (uplink) {
+      this.#uplink = uplink;
+      this.#reconnect();
+      return;
+    }
     this.#warnTimer = setTimeout(() => {
       process.emitWarning(
         `socket.io-ipc-adapter: the cluster primary has not answered in ${HUB_ANSWER_DELAY} ms. Call setupPrimary() in the primary, before forking the workers; until then this worker's Socket.IO server works alone.`,
@@ -53,9 +85,16 @@ export class WorkerPeer extends Peer {
     if (!set) {
       set = new Set();
       this.#adapters.set(name, set);
-      this.send(envelope({ k: Kind.NAMESPACE, n: name, up: true, ...(retention ? { r: retention } : {}) }));
+      this.#retentions.set(name, retention);
+      this.#announce(name);
     }
     set.add(adapter);
+  }
+
+  /** Tells the hub that namespace `name` is served here (with its recovery retention, if any). */
+  #announce(name: string): void {
+    const retention = this.#retentions.get(name);
+    this.send(envelope({ k: Kind.NAMESPACE, n: name, up: true, ...(retention ? { r: retention } : {}) }));
   }
 
   unregister(adapter: PeerAdapter): void {
@@ -63,12 +102,16 @@ export class WorkerPeer extends Peer {
     const set = this.#adapters.get(name);
     if (!set?.delete(adapter) || set.size > 0) return;
     this.#adapters.delete(name);
+    this.#retentions.delete(name);
     this.send(envelope({ k: Kind.NAMESPACE, n: name, up: false }));
     if (this.#adapters.size === 0) {
       // No server left in this process: release the channel so that the process may exit.
       debug("[%s] last adapter closed", this.uid);
       this.send(envelope({ k: Kind.BYE, uid: this.uid }));
       clearTimeout(this.#warnTimer);
+      clearTimeout(this.#welcomeTimer);
+      this.#stopped = true;
+      this.#uplink?.close();
       this.closeLink();
       if (current === this) current = null;
     }
@@ -131,9 +174,20 @@ export class WorkerPeer extends Peer {
     this.send(envelope({ k: Kind.RESPONSE, to, d: checkSize(d, maxSize) }));
   }
 
+  /** PM2 mode: how this peer finds the hub; null under node:cluster. */
+  get uplink(): Uplink | null {
+    return this.#uplink;
+  }
+
   protected onWelcome(): void {
     clearTimeout(this.#warnTimer);
+    clearTimeout(this.#welcomeTimer);
     debug("[%s] the hub answered", this.uid);
+    if (!this.#uplink) return;
+    this.#uplink.reset();
+    // The other servers of a new hub do not know this one yet (nor it them): socket.io-adapter's
+    // INITIAL_HEARTBEAT makes each of them answer with a HEARTBEAT.
+    for (const adapters of this.#adapters.values()) for (const adapter of adapters) adapter.rejoin();
   }
 
   protected onClusterMessage(message: ClusterMessage): void {
@@ -158,21 +212,69 @@ export class WorkerPeer extends Peer {
 
   protected onHubGone(): void {
     clearTimeout(this.#warnTimer);
+    clearTimeout(this.#welcomeTimer);
     for (const id of [...this.#restores.keys()]) this.onRestored(id, null, []);
-    for (const adapters of this.#adapters.values()) for (const adapter of adapters) adapter.hubGone();
+    const reconnecting = this.#uplink !== null && !this.#stopped;
+    for (const adapters of this.#adapters.values()) for (const adapter of adapters) adapter.hubGone(reconnecting);
+    if (reconnecting) return this.#reconnect();
     if (current === this) current = null;
+  }
+
+  /** PM2 mode: finds the hub (again), says HELLO and announces this worker's namespaces. */
+  #reconnect(): void {
+    this.#uplink?.connect((link) => {
+      if (this.#stopped) return link.close();
+      this.attach(link);
+      for (const name of this.#adapters.keys()) this.#announce(name);
+      this.#welcomeTimer = setTimeout(() => {
+        debug("[%s] no answer from the hub in %d ms: find it again", this.uid, WELCOME_TIMEOUT);
+        link.close();
+      }, WELCOME_TIMEOUT).unref();
+    });
   }
 }
 
 let current: WorkerPeer | null = null;
 
 /**
- * The process's peer, created on first use: in a `node:cluster` worker, over the IPC channel to
- * the primary. Elsewhere (a single process, a plain fork) there is no cluster to join: null, and
- * the adapter works as the in-memory one.
+ * PM2 mode: the counters of the hub that this process runs, if it won the election of its group;
+ * null otherwise. Internal (not exported by the package): for tests and debugging.
  */
-export function acquireWorkerPeer(): WorkerPeer | null {
+export function localHubStats(): HubStats | null {
+  return current?.uplink?.hubStats() ?? null;
+}
+
+/** How a worker finds its cluster: createAdapter()'s `pm2` and `group` options, null when not given. */
+export interface PeerSettings {
+  pm2: boolean | null;
+  group: string | null;
+}
+
+/**
+ * The process's peer, created on first use (later settings are ignored: one peer per process).
+ * - PM2 cluster mode (detected, or forced with `pm2: true`): over a Unix socket to the hub elected
+ *   among the workers of the group. Throws an IpcAdapterError if the socket directory is unsafe.
+ * - PM2 cluster mode with `pm2: false`: null, each instance alone (PM2's daemon relays nothing).
+ * - a `node:cluster` worker: over the IPC channel to the primary.
+ * - elsewhere (a single process, a plain fork) there is no cluster to join: null, and the adapter
+ *   works as the in-memory one.
+ */
+export function acquireWorkerPeer(settings: PeerSettings = { pm2: null, group: null }): WorkerPeer | null {
   if (current) return current;
+  // PM2's daemon is a cluster primary too (cluster.isWorker is true there): check PM2 first.
+  const underPm2 = isPm2Cluster();
+  if (settings.pm2 ?? underPm2) {
+    const group = settings.group ?? process.env.name ?? DEFAULT_GROUP;
+    const paths = resolveGroupPaths(group);
+    debug("PM2 mode: group %s on %s", group, paths.socket);
+    current = new WorkerPeer(new ElectedUplink(paths, PROCESS_UID));
+    return current;
+  }
+  if (underPm2) {
+    // pm2: false. PM2's daemon is the primary: it would publish our messages on its bus, never answer.
+    debug("PM2 mode disabled: this server works alone");
+    return null;
+  }
   if (!cluster.isWorker || typeof process.send !== "function" || !process.connected) {
     debug("not a cluster worker with an IPC channel: this server works alone");
     return null;

@@ -69,7 +69,32 @@ export class Hub {
     link.onMessage((message) => this.#receive(link, message));
     link.onDropped(() => this.#counters.messagesDropped++);
     link.onClose(() => this.#removeLink(link));
+    if (link.kind === "bridge") {
+      // A bridge forwards local traffic to other machines from the start, and follows the local
+      // servers' namespaces to know whom to subscribe for: tell it those already up.
+      this.#serverLinks.push(link);
+      this.#emitterLinks.push(link);
+      for (const member of this.#members.values()) {
+        for (const n of member.namespaces) {
+          this.#deliver(link, envelope<Namespace>({ k: Kind.NAMESPACE, uid: member.uid, n, up: true }), 0);
+        }
+      }
+    }
     debug("relay for %s", link.name);
+  }
+
+  /**
+   * Removes one member of a link that carries several (a bridge), as if its own link had closed:
+   * every other link hears that it LEFT. Does nothing if `uid` is not a member of `link`.
+   */
+  removeMember(link: Link, uid: string): void {
+    const member = this.#members.get(uid);
+    if (!member || member.link !== link) return;
+    this.#members.delete(uid);
+    this.#links.get(link)?.delete(member);
+    debug("%s %s left %s", member.role, uid, link.name);
+    const left = envelope<Left>({ k: Kind.LEFT, uid });
+    for (const other of this.#links.keys()) if (other !== link) this.#deliver(other, left, 0);
   }
 
   stats(): HubStats {
@@ -120,8 +145,9 @@ export class Hub {
       return debug("drop a malformed message from %s: %s", link.name, problem);
     }
     const env = message as unknown as Envelope;
-    if (env.k !== Kind.HELLO && this.#links.get(link)?.size === 0)
+    if (env.k !== Kind.HELLO && link.kind !== "bridge" && this.#links.get(link)?.size === 0) {
       return this.#reject(link, `kind ${env.k} before HELLO`);
+    }
     // The limit protects the other members: what arrived here is not copied to them.
     if ((env.k === Kind.PUBLISH || env.k === Kind.RESPONSE || env.k === Kind.SESSION) && this.#tooLarge(link, env.d))
       return;
@@ -207,7 +233,12 @@ export class Hub {
 
   #namespace(link: Link, message: Namespace): void {
     const members = this.#links.get(link);
-    const server = members && [...members].find((m) => m.role === "server");
+    // A link of several servers (a bridge) names the one whose namespace it is.
+    const named = message.uid === undefined ? undefined : this.#members.get(message.uid);
+    const server =
+      named?.link === link && named.role === "server"
+        ? named
+        : members && [...members].find((m) => m.role === "server");
     if (!server) return this.#reject(link, "NAMESPACE from a link with no server");
     if (message.r !== undefined) this.#recovery.setRetention(message.n, message.r);
     if (message.up) server.namespaces.add(message.n);

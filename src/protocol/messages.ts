@@ -87,7 +87,7 @@ export interface Response extends Base {
 
 export interface Namespace extends Base {
   k: typeof Kind.NAMESPACE;
-  /** Set by the hub when it relays the event to emitters. */
+  /** Set by the hub when it relays the event to emitters, and by a bridge to name which of its members it is about. */
   uid?: string;
   n: string;
   up: boolean;

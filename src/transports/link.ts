@@ -4,7 +4,11 @@
  */
 import type { Envelope } from "../protocol/messages";
 
-export type LinkKind = "worker" | "helper" | "local";
+/**
+ * What the peer is. A `bridge` carries many members (the servers and emitters of other machines):
+ * the hub sends it every PUBLISH and every namespace event, whether or not a member said HELLO yet.
+ */
+export type LinkKind = "worker" | "helper" | "local" | "bridge";
 
 export interface Link {
   /** Names the peer in logs, e.g. `worker 3` or `helper 1234`. */

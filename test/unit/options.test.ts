@@ -42,11 +42,14 @@ t.test("the defaults are 5000, 10000 and 5000 ms", async (t) => {
   t.equal(DEFAULT_HEARTBEAT_INTERVAL, 5_000);
   t.equal(DEFAULT_HEARTBEAT_TIMEOUT, 10_000);
   t.equal(DEFAULT_REQUESTS_TIMEOUT, 5_000);
+  // pm2 and group stay null: the worker detects PM2 and its app name (test/unit/pm2-options.test.ts).
   const expected = {
     heartbeatInterval: 5_000,
     heartbeatTimeout: 10_000,
     requestsTimeout: 5_000,
     maxMessageSize: 67_108_864,
+    pm2: null,
+    group: null,
   };
   t.same(resolveAdapterOptions(), expected);
   t.same(resolveAdapterOptions({}), expected);
@@ -61,6 +64,8 @@ t.test("the resolved options are a complete, frozen object", async (t) => {
     heartbeatTimeout: 10_000,
     requestsTimeout: 250,
     maxMessageSize: 67_108_864,
+    pm2: null,
+    group: null,
   });
   t.notOk(Reflect.set(resolved, "requestsTimeout", 1), "a write is refused");
   t.equal(resolved.requestsTimeout, 250);
@@ -68,7 +73,14 @@ t.test("the resolved options are a complete, frozen object", async (t) => {
 });
 
 t.test("the user's values are spread over the defaults, and the user's object is left alone", async (t) => {
-  const given = { heartbeatInterval: 100, heartbeatTimeout: 300, requestsTimeout: 0.5, maxMessageSize: 1 };
+  const given = {
+    heartbeatInterval: 100,
+    heartbeatTimeout: 300,
+    requestsTimeout: 0.5,
+    maxMessageSize: 1,
+    pm2: false,
+    group: "g",
+  };
   const resolved = resolveAdapterOptions(given);
   t.same(resolved, given);
   t.not(resolved, given);
@@ -78,12 +90,14 @@ t.test("the user's values are spread over the defaults, and the user's object is
     heartbeatTimeout: 5_001,
     requestsTimeout: 5_000,
     maxMessageSize: 67_108_864,
+    pm2: null,
+    group: null,
   });
 });
 
 t.test("options that are not ours are left out of the result", async (t) => {
   const resolved = resolveAdapterOptions({ requestsTimeout: 1_000, other: true } as AdapterOptions);
-  t.same(Object.keys(resolved).sort(), [...FIELDS, "maxMessageSize"].sort());
+  t.same(Object.keys(resolved).sort(), [...FIELDS, "maxMessageSize", "pm2", "group"].sort());
 });
 
 t.test("the largest timer delay Node accepts is a valid value", async (t) => {

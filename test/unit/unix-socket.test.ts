@@ -1,0 +1,196 @@
+// The frame format and the Unix-socket link, over real sockets in this process.
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, connect as netConnect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { envelope, Kind, type Publish } from "../../src/protocol/messages";
+import {
+  encodeFrame,
+  FrameDecoder,
+  FrameError,
+  MAX_FRAME_SIZE,
+  UnixSocketLink,
+  unixSocketStats,
+} from "../../src/transports/unix-socket";
+import { once, until } from "../helpers/wait";
+
+const publish = (d: string) => envelope<Publish>({ k: Kind.PUBLISH, d });
+
+function decodeAll(decoder: FrameDecoder, chunks: Buffer[]): unknown[] {
+  const out: unknown[] = [];
+  for (const chunk of chunks) decoder.push(chunk, (m) => out.push(m));
+  return out;
+}
+
+function rawFrame(body: string, length = Buffer.byteLength(body)): Buffer {
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(length);
+  return Buffer.concat([header, Buffer.from(body)]);
+}
+
+t.test("frames survive any cut of the stream", async (t) => {
+  const messages = [publish("a"), publish("é😀".repeat(1000)), publish("")];
+  const stream = Buffer.concat(messages.map((m) => encodeFrame(m)!));
+  t.same(decodeAll(new FrameDecoder(), [stream]), messages, "all in one chunk");
+  const bytes = [...stream].map((b) => Buffer.from([b]));
+  t.same(decodeAll(new FrameDecoder(), bytes), messages, "one byte at a time");
+  for (const cut of [1, 3, 4, 5, 17, stream.length - 1]) {
+    t.same(decodeAll(new FrameDecoder(), [stream.subarray(0, cut), stream.subarray(cut)]), messages, `cut at ${cut}`);
+  }
+  const decoder = new FrameDecoder();
+  decodeAll(decoder, [stream.subarray(0, 6)]);
+  t.equal(decoder.pending, 2, "an unfinished frame is pending (truncated if the stream ends)");
+});
+
+t.test("a large frame in many chunks is decoded once", async (t) => {
+  const big = publish("x".repeat(3_000_000));
+  const stream = encodeFrame(big)!;
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < stream.length; i += 65_536) chunks.push(stream.subarray(i, i + 65_536));
+  t.same(decodeAll(new FrameDecoder(), chunks), [big]);
+});
+
+t.test("bad frames throw a FrameError, after the good frames before them", async (t) => {
+  const good = publish("ok");
+  const cases: [string, Buffer, RegExp][] = [
+    ["oversized", rawFrame("x", MAX_FRAME_SIZE + 1), /^oversized/],
+    ["empty", rawFrame(""), /empty frame/],
+    ["not JSON", rawFrame("\u0000garbage"), /not JSON/],
+    ["not an envelope", rawFrame('{"hello":1}'), /not an envelope/],
+    ["an array", rawFrame("[1]"), /not an envelope/],
+    ["another version", rawFrame('{"sio-ipc":2,"k":3,"d":""}'), /protocol version 2/],
+  ];
+  for (const [what, bytes, message] of cases) {
+    const out: unknown[] = [];
+    let thrown: unknown = null;
+    try {
+      new FrameDecoder().push(Buffer.concat([encodeFrame(good)!, bytes]), (m) => out.push(m));
+    } catch (error) {
+      thrown = error;
+    }
+    t.ok(thrown instanceof FrameError, `${what}: a FrameError`);
+    t.match((thrown as Error).message, message);
+    t.same(out, [good], `${what}: the frame before it was handed on`);
+  }
+  t.throws(() => new FrameDecoder(10).push(rawFrame("x".repeat(11)), () => {}), /oversized/, "a lower limit");
+  t.equal(encodeFrame(publish("x".repeat(100)), 50), null, "an envelope over the limit is not encoded");
+});
+
+/** A connected pair of Unix sockets in this process. */
+async function socketPair(t: Tap): Promise<[Socket, Socket]> {
+  const dir = mkdtempSync(join(tmpdir(), "sio-ut-"));
+  const path = join(dir, "s.sock");
+  const server = createServer();
+  const accepted = once(server, "connection");
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  const client = netConnect(path);
+  const [serverSide] = await accepted;
+  await once(client, "connect").catch(() => {});
+  t.teardown(() => {
+    client.destroy();
+    serverSide.destroy();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return [client, serverSide];
+}
+type Tap = { teardown(fn: () => unknown): void };
+
+t.test("a link carries envelopes both ways, in order", async (t) => {
+  const [a, b] = await socketPair(t);
+  const left = new UnixSocketLink(a, "worker", "left");
+  const right = new UnixSocketLink(b, "worker", "right");
+  const got: unknown[] = [];
+  right.onMessage((m) => got.push(m));
+  const sentBefore = unixSocketStats().framesSent;
+  for (let i = 0; i < 100; i++) left.send(publish(String(i)));
+  t.equal(unixSocketStats().framesSent - sentBefore, 100);
+  await until(() => got.length === 100, "100 envelopes");
+  t.same(
+    got.map((m) => (m as Publish).d),
+    Array.from({ length: 100 }, (_, i) => String(i)),
+  );
+  await until(() => left.queued === 0, "the writes to complete");
+  const closed = new Promise<void>((resolve) => right.onClose(resolve));
+  left.send(publish("last words"));
+  left.close();
+  await closed;
+  t.pass("closing one end closes the other");
+  t.equal((got[got.length - 1] as Publish).d, "last words", "after what was sent before the close");
+  const dropped: Error[] = [];
+  left.onDropped((e) => dropped.push(e));
+  left.send(publish("late"));
+  t.equal(dropped.length, 1, "a send on a closed link is dropped");
+  t.equal(left.dropped, 1);
+});
+
+t.test("a listener that throws does not break the stream", async (t) => {
+  const [a, b] = await socketPair(t);
+  const left = new UnixSocketLink(a, "worker", "left");
+  const right = new UnixSocketLink(b, "worker", "right");
+  const got: string[] = [];
+  right.onMessage((m) => {
+    if ((m as Publish).d === "boom") throw new Error("listener bug");
+    got.push((m as Publish).d);
+  });
+  left.send(publish("boom"));
+  left.send(publish("after"));
+  await until(() => got.length === 1, "the frame after the failing one");
+  t.same(got, ["after"]);
+});
+
+t.test("a slow reader: data over the cap is dropped and counted, control envelopes always go", async (t) => {
+  const [a, b] = await socketPair(t);
+  b.pause(); // never reads: the kernel buffers fill, then the writer's queue grows
+  const writer = new UnixSocketLink(a, "worker", "writer", { maxQueuedBytes: 64 * 1024 });
+  const dropped: Error[] = [];
+  writer.onDropped((e) => dropped.push(e));
+  const chunk = "y".repeat(16 * 1024);
+  const before = unixSocketStats().framesDropped;
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }) => warnings.push(w.code!);
+  process.on("warning", onWarning);
+  t.teardown(() => {
+    process.off("warning", onWarning);
+  });
+  for (let i = 0; i < 2_000; i++) writer.send(publish(chunk));
+  await until(() => a.writableLength > 0, "the queue to hold data");
+  // Another tick, so that the corked writes of the first one reached the socket.
+  await new Promise((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 100; i++) writer.send(publish(chunk));
+  t.ok(writer.dropped > 0, `dropped ${writer.dropped} envelopes`);
+  t.same(warnings, ["SIO_IPC_QUEUE_OVERFLOW"], "one process warning");
+  t.equal(unixSocketStats().framesDropped - before, writer.dropped);
+  t.ok(a.writableLength < 64 * 1024 + 2_000 * (chunk.length + 40), "the queue stays bounded");
+  const queued = a.writableLength;
+  const droppedBefore = writer.dropped;
+  writer.send(envelope({ k: Kind.LEFT, uid: "someone" }));
+  t.equal(writer.dropped, droppedBefore, "a LEFT notice is not dropped");
+  t.ok(a.writableLength > queued || writer.queued > 0, "it was queued");
+  writer.send(publish("x".repeat(100)));
+  t.equal(dropped.length, writer.dropped);
+  const tooBig = new UnixSocketLink(a, "worker", "small frames", { maxFrameSize: 10 });
+  tooBig.send(publish("more than ten bytes"));
+  t.equal(tooBig.dropped, 1, "an envelope over maxFrameSize is dropped");
+});
+
+t.test("a bad frame closes the connection and is counted; so does a truncated one", async (t) => {
+  for (const [what, bytes] of [
+    ["garbage", rawFrame("garbage")],
+    ["truncated", encodeFrame(publish("cut short"))!.subarray(0, 9)],
+  ] as const) {
+    const [a, b] = await socketPair(t);
+    const link = new UnixSocketLink(b, "worker", what);
+    const closed = new Promise<void>((resolve) => link.onClose(resolve));
+    const before = unixSocketStats().framesRejected;
+    a.end(bytes);
+    await closed;
+    t.equal(unixSocketStats().framesRejected - before, 1, what);
+  }
+  const [a] = await socketPair(t);
+  a.destroy();
+  const link = new UnixSocketLink(a, "worker", "born closed");
+  await new Promise<void>((resolve) => link.onClose(resolve));
+  t.pass("a link over a destroyed socket closes at once");
+});
