@@ -70,7 +70,8 @@ async function redisClient() {
 
 async function runMachine() {
   const { setupPrimary } = (await import("../dist/index.js")).default;
-  setupPrimary({ bridge: { redis: await redisClient(), countEachServer: process.env.COUNT_EACH_SERVER !== "false" } });
+  const countEachServer = { true: true, false: false }[process.env.COUNT_EACH_SERVER] ?? "auto";
+  setupPrimary({ bridge: { redis: await redisClient(), countEachServer } });
   cluster.setupPrimary({ exec: FILE, execArgv: [] });
   const workers = [];
   const ports = await Promise.all(
@@ -253,8 +254,8 @@ async function orchestrate() {
   };
   const rows = [];
   try {
-    rows.push(await scenario("ipc-adapter + bridge", redis, machines(true)));
-    rows.push(await scenario("ipc-adapter + bridge, countEachServer: false", redis, machines(false)));
+    rows.push(await scenario("ipc-adapter + bridge, countEachServer: true", redis, machines(true)));
+    rows.push(await scenario('ipc-adapter + bridge, "auto" (no streams-adapter server)', redis, machines("auto")));
     rows.push(
       await scenario("redis-streams-adapter", redis, async () => {
         const servers = await Promise.all(Array.from({ length: 2 * settings.WORKERS }, () => start("streams", {})));

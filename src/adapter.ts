@@ -6,6 +6,8 @@
  * - requests (fetchSockets, serverSideEmit with an ack, broadcasts with acks) wait `requestsTimeout`
  *   and settle as soon as the hub reports that a server left, with the answers of the others.
  */
+
+import debugModule from "debug";
 import {
   Adapter,
   ClusterAdapter as BaseClusterAdapter,
@@ -17,6 +19,7 @@ import {
   type Room,
   type Session,
 } from "socket.io-adapter";
+import { MessageTooLargeError } from "./errors";
 import { RecoveryLog } from "./hub/recovery";
 import { type AdapterOptions, type ResolvedAdapterOptions, resolveAdapterOptions } from "./options";
 import { randomId } from "./peer";
@@ -31,6 +34,8 @@ interface HeartbeatInternals {
   nodesMap: Map<string, number>;
   removeNode(uid: string): void;
 }
+
+const debug = debugModule("socket.io-ipc-adapter:worker");
 
 const RESOLVED = Promise.resolve() as Promise<never>;
 
@@ -49,6 +54,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
   #recovery: AdapterRecovery | null = null;
   /** Where sessions and packets are kept when this server runs alone (no hub). */
   #localLog: RecoveryLog | null = null;
+  #tooLarge = 0;
 
   constructor(nsp: any, opts: ResolvedAdapterOptions, peer: WorkerPeer | null) {
     super(nsp, { heartbeatInterval: opts.heartbeatInterval, heartbeatTimeout: opts.heartbeatTimeout });
@@ -151,6 +157,15 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     }) as Promise<Session>;
   }
 
+  /**
+   * The messages of this namespace's adapter that were larger than `maxMessageSize`: broadcasts,
+   * room operations and requests refused at the caller with a MessageTooLargeError, and answers
+   * (fetchSockets, acknowledgements) dropped. None of them was sent.
+   */
+  get messagesTooLarge(): number {
+    return this.#tooLarge;
+  }
+
   memberLeft(uid: string): void {
     this.#internals.removeNode(uid);
   }
@@ -165,12 +180,28 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
   }
 
   protected override doPublish(message: ClusterMessage): Promise<string> {
-    this.#peer?.publish(message);
+    this.#publish(message);
     return RESOLVED;
   }
 
+  #publish(message: ClusterMessage, log?: { offset: string; only: boolean }): void {
+    try {
+      this.#peer?.publish(message, this.#opts.maxMessageSize, log);
+    } catch (error) {
+      if (error instanceof MessageTooLargeError) this.#tooLarge++;
+      throw error;
+    }
+  }
+
   protected override doPublishResponse(requesterUid: string, response: ClusterResponse): Promise<void> {
-    this.#peer?.respond(requesterUid, response);
+    // socket.io-adapter calls this from a promise callback with no catch (its fetchSockets
+    // handler): a throw would be an unhandled rejection that ends the worker.
+    try {
+      this.#peer?.respond(requesterUid, response, this.#opts.maxMessageSize);
+    } catch (error) {
+      if (error instanceof MessageTooLargeError) this.#tooLarge++;
+      debug("[%s] drop an answer to %s: %s", this.uid, requesterUid, (error as Error).message);
+    }
     return RESOLVED;
   }
 
@@ -181,8 +212,9 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     if (recovery && !local && packet.type === 2 && packet.id === undefined && !opts.flags?.volatile) {
       const offset = recovery.nextOffset();
       packet.data.push(offset);
-      recovery.recordLocal(packet.data, opts);
+      // Published first: a packet refused for its size must not reach a session being restored.
       this.#publishLogged(packet, opts, offset);
+      recovery.recordLocal(packet.data, opts);
     } else if (!local) {
       this.publish({ type: MessageType.BROADCAST, data: { packet, opts: encodeOptions(opts) } });
     }
@@ -217,7 +249,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     // room: when that socket is here, the hub logs the packet and sends it to nobody.
     const [room] = opts.rooms;
     const only = opts.rooms.size === 1 && !opts.except?.size && this.nsp.sockets.has(room);
-    if (this.#peer) this.#peer.publish(message, { offset, only });
+    if (this.#peer) this.#publish(message, { offset, only });
     else this.#localLog?.append(offset, this.nsp.name, encode(message, "message"));
   }
 

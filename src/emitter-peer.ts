@@ -9,7 +9,7 @@ import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
 import { ErrorCode, IpcAdapterError } from "./errors";
 import { Peer, randomId } from "./peer";
 import { currentHub } from "./primary";
-import { encode } from "./protocol/codec";
+import { checkSize, encode } from "./protocol/codec";
 import { EMITTER_UID_PREFIX, type Envelope, envelope, Kind } from "./protocol/messages";
 import { Requests } from "./requests";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
@@ -103,11 +103,14 @@ export class EmitterPeer extends Peer {
     return requests;
   }
 
-  /** Encodes a ClusterMessage now (an argument that cannot be sent throws at the caller). */
-  prepare(message: Omit<ClusterMessage, "uid">): Envelope {
+  /**
+   * Encodes a ClusterMessage now: an argument that cannot be sent, or a message larger than
+   * `maxSize` bytes, throws at the caller.
+   */
+  prepare(message: Omit<ClusterMessage, "uid">, maxSize: number): Envelope {
     this.check();
     const full = { ...message, uid: this.uid } as ClusterMessage;
-    return envelope({ k: Kind.PUBLISH, d: encode(full, "message") });
+    return envelope({ k: Kind.PUBLISH, d: checkSize(encode(full, "message"), maxSize) });
   }
 
   /**

@@ -5,8 +5,8 @@
 import type { ClusterMessage } from "socket.io-adapter";
 import { MessageType } from "socket.io-adapter";
 import { acquireEmitterPeer, type EmitterPeer } from "./emitter-peer";
-import { ErrorCode, InvalidOptionTypeError, IpcAdapterError } from "./errors";
-import { checkMilliseconds, checkOptionsObject } from "./options";
+import { ErrorCode, InvalidOptionTypeError, IpcAdapterError, MessageTooLargeError } from "./errors";
+import { checkMessageSize, checkMilliseconds, checkOptionsObject, DEFAULT_MAX_MESSAGE_SIZE } from "./options";
 import { randomId } from "./peer";
 import type { AllButLast, DefaultEventsMap, EventNames, EventParams, EventsMap } from "./typed-events";
 
@@ -18,6 +18,14 @@ export interface EmitterOptions {
    * @default 5_000
    */
   requestsTimeout?: number;
+  /**
+   * The largest message this emitter sends, in bytes of its encoded form (UTF-8 JSON; binary counts
+   * as base64, 4/3 of its size). A larger one throws a MessageTooLargeError (code
+   * `SIO_IPC_ERR_MESSAGE_TOO_LARGE`) at the caller, is sent to nobody and is counted in
+   * `emitter.messagesTooLarge`. At most 256 MiB.
+   * @default 67_108_864 (64 MiB)
+   */
+  maxMessageSize?: number;
 }
 
 export const DEFAULT_EMITTER_REQUESTS_TIMEOUT = 5_000;
@@ -68,6 +76,9 @@ interface Target {
   peer: EmitterPeer;
   nsp: string;
   requestsTimeout: number;
+  maxMessageSize: number;
+  /** Shared by an Emitter, its operators and the emitters of(): what messagesTooLarge reports. */
+  counters: { tooLarge: number };
 }
 
 /** An immutable set of targets and flags; each method returns a new operator. */
@@ -230,7 +241,13 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
   }
 
   #prepare(type: MessageType, data: unknown) {
-    return this.#target.peer.prepare({ type, nsp: this.#target.nsp, data } as Omit<ClusterMessage, "uid">);
+    const { peer, nsp, maxMessageSize, counters } = this.#target;
+    try {
+      return peer.prepare({ type, nsp, data } as Omit<ClusterMessage, "uid">, maxMessageSize);
+    } catch (error) {
+      if (error instanceof MessageTooLargeError) counters.tooLarge++;
+      throw error;
+    }
   }
 
   #send(prepared: ReturnType<EmitterPeer["prepare"]>): void {
@@ -336,12 +353,24 @@ export class Emitter<EmitEvents extends EventsMap = DefaultEventsMap> {
       given.requestsTimeout === undefined
         ? DEFAULT_EMITTER_REQUESTS_TIMEOUT
         : checkMilliseconds("requestsTimeout", given.requestsTimeout);
+    const maxMessageSize =
+      given.maxMessageSize === undefined
+        ? DEFAULT_MAX_MESSAGE_SIZE
+        : checkMessageSize("maxMessageSize", given.maxMessageSize);
     if (typeof nsp !== "string" || !nsp.startsWith("/")) {
       throw new InvalidOptionTypeError(`the namespace must be a string starting with "/", got ${JSON.stringify(nsp)}`);
     }
     this.#options = opts;
-    this.#target = { peer: acquireEmitterPeer(), nsp, requestsTimeout };
+    this.#target = { peer: acquireEmitterPeer(), nsp, requestsTimeout, maxMessageSize, counters: { tooLarge: 0 } };
     this.#operator = new BroadcastOperator(this.#target);
+  }
+
+  /**
+   * The messages this emitter (its operators and the emitters of `of()` included) refused with a
+   * MessageTooLargeError because they were larger than `maxMessageSize`. None of them was sent.
+   */
+  get messagesTooLarge(): number {
+    return this.#target.counters.tooLarge;
   }
 
   /** The namespace this emitter targets. */
@@ -351,7 +380,9 @@ export class Emitter<EmitEvents extends EventsMap = DefaultEventsMap> {
 
   /** An emitter for another namespace, with the same options. */
   of(nsp: string): Emitter<EmitEvents> {
-    return new Emitter(this.#options, nsp);
+    const emitter = new Emitter<EmitEvents>(this.#options, nsp);
+    emitter.#target.counters = this.#target.counters;
+    return emitter;
   }
 
   /** Emits to every client of the namespace, on every worker. Returns true. */

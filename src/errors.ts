@@ -29,6 +29,24 @@ export class IpcAdapterError extends Error {
   }
 }
 
+/**
+ * A message was larger than `maxMessageSize` once encoded: it was sent to nobody. `size` and
+ * `limit` are in bytes.
+ */
+export class MessageTooLargeError extends IpcAdapterError {
+  readonly size: number;
+  readonly limit: number;
+  constructor(size: number, limit: number) {
+    super(
+      ErrorCode.MESSAGE_TOO_LARGE,
+      `cannot send a message of ${size} bytes between processes: maxMessageSize is ${limit} bytes. Send a reference (an id, a URL) instead, or raise maxMessageSize in createAdapter(), new Emitter() and setupPrimary() alike`,
+    );
+    this.name = "MessageTooLargeError";
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
 /** An option of createAdapter(), setupPrimary() or new Emitter() has a wrong type. */
 export class InvalidOptionTypeError extends TypeError {
   readonly code = ErrorCode.INVALID_OPTION;

@@ -7,7 +7,7 @@ import { type BridgeOptions, resolveBridgeOptions } from "./bridge/options";
 import { ErrorCode, IpcAdapterError } from "./errors";
 import { Hub } from "./hub/hub";
 import type { HubStats } from "./hub/stats";
-import { checkOptionsObject } from "./options";
+import { checkMessageSize, checkOptionsObject } from "./options";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
 import type { Link } from "./transports/link";
 import { type BridgeStats, RedisBridgeLink } from "./transports/redis-bridge";
@@ -24,11 +24,18 @@ export interface PrimaryOptions {
    * setupPrimary({ bridge: { redis } });
    */
   bridge?: BridgeOptions;
+  /**
+   * The largest message the hub forwards, in bytes of its encoded payload (UTF-8 JSON; binary as
+   * base64). A larger one is dropped and counted in `hub.stats().messagesTooLarge`; senders refuse
+   * theirs first, with their own `maxMessageSize`: keep the values alike. At most 256 MiB.
+   * @default 67_108_864 (64 MiB)
+   */
+  maxMessageSize?: number;
 }
 
 /** The hub that setupPrimary() returns: relays between the workers and the attached helpers. */
 export class PrimaryHub {
-  #hub = new Hub();
+  #hub: Hub;
   #helpers = new WeakMap<ChildProcess, Link>();
   #bridge: RedisBridgeLink | null = null;
   #onFork = (worker: Worker) =>
@@ -36,6 +43,7 @@ export class PrimaryHub {
 
   /** @internal */
   constructor(opts: PrimaryOptions = {}) {
+    this.#hub = new Hub({ maxMessageSize: opts.maxMessageSize });
     if (opts.bridge) this.#bridge = new RedisBridgeLink(resolveBridgeOptions(opts.bridge), this.#hub);
     for (const worker of Object.values(cluster.workers ?? {})) if (worker) this.#onFork(worker);
     cluster.on("fork", this.#onFork);
@@ -97,6 +105,7 @@ export function setupPrimary(opts?: PrimaryOptions): PrimaryHub {
   const given = checkOptionsObject(opts, "setupPrimary()");
   // Checked before the process check and before `current`: a wrong option throws on every call.
   if (given.bridge !== undefined) resolveBridgeOptions(given.bridge);
+  if (given.maxMessageSize !== undefined) checkMessageSize("maxMessageSize", given.maxMessageSize);
   if (!cluster.isPrimary) {
     throw new IpcAdapterError(
       ErrorCode.WRONG_PROCESS,

@@ -9,7 +9,7 @@ import type { HubStats } from "./hub/stats";
 import { Peer, randomId } from "./peer";
 import { resolveGroupPaths } from "./pm2/directory";
 import { ElectedUplink, isPm2Cluster, type Uplink } from "./pm2/uplink";
-import { encode, encodeLenient } from "./protocol/codec";
+import { checkSize, encode, encodeLenient } from "./protocol/codec";
 import { envelope, Kind, type Publish, type Rooms } from "./protocol/messages";
 import type { Found } from "./recovery";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
@@ -135,12 +135,13 @@ export class WorkerPeer extends Peer {
   }
 
   /**
-   * Sends a ClusterMessage to every other server. Throws an UnserializableError synchronously.
+   * Sends a ClusterMessage to every other server. Throws an UnserializableError, or a
+   * MessageTooLargeError above `maxSize` bytes, synchronously, before anything is sent.
    * `log` makes the hub keep it for connection state recovery (`only`: and forward it to nobody).
    */
-  publish(message: ClusterMessage, log?: { offset: string; only: boolean }): void {
+  publish(message: ClusterMessage, maxSize: number, log?: { offset: string; only: boolean }): void {
     if (!this.connected) return;
-    const d = encode(message, "message");
+    const d = checkSize(encode(message, "message"), maxSize);
     // A volatile broadcast says so, so that a link toward a backlogged worker drops it first.
     const volatile = message.type === MessageType.BROADCAST && message.data.opts.flags?.volatile === true;
     const fields: PublishFields = volatile ? { k: Kind.PUBLISH, d, v: 1 } : { k: Kind.PUBLISH, d };
@@ -207,8 +208,11 @@ export class WorkerPeer extends Peer {
     restore.answer(session === null ? null : { session, log });
   }
 
-  /** Sends a ClusterResponse to the member that asked; what cannot be sent is left out. */
-  respond(to: string, response: ClusterResponse): void {
+  /**
+   * Sends a ClusterResponse to the member that asked; what cannot be sent is left out. Throws a
+   * MessageTooLargeError above `maxSize` bytes, before anything is sent.
+   */
+  respond(to: string, response: ClusterResponse, maxSize: number): void {
     if (!this.connected) return;
     let d: string;
     try {
@@ -219,7 +223,7 @@ export class WorkerPeer extends Peer {
       // unhandled rejection that kills the worker. The requester times out instead.
       return debug("[%s] drop a response to %s that cannot be encoded: %s", this.uid, to, (error as Error)?.message);
     }
-    this.send(envelope({ k: Kind.RESPONSE, to, d }));
+    this.send(envelope({ k: Kind.RESPONSE, to, d: checkSize(d, maxSize) }));
   }
 
   /** PM2 mode: how this peer finds the hub; null under node:cluster. */

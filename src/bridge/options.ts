@@ -38,12 +38,14 @@ export interface BridgeOptions {
   heartbeatTimeout?: number;
   /**
    * Servers on `@socket.io/redis-streams-adapter` count servers with PUBSUB NUMSUB, one per
-   * subscribed connection. When true, the bridge opens one more subscriber connection per local
-   * server beyond the first, so that they count every worker of this machine. Set it to false when
-   * every server runs socket.io-ipc-adapter: a machine then holds 3 connections, whatever its size.
-   * @default true
+   * subscribed connection. To be counted once per worker by them, the bridge opens one more
+   * subscriber connection per local server beyond the first: always (`true`), never (`false`: a
+   * machine holds 3 connections, and those servers count it as one), or only while Redis lists at
+   * least one server on that adapter (`"auto"`: 3 connections otherwise; they open within two
+   * `heartbeatInterval`s of its arrival and close `heartbeatTimeout` after the last one left).
+   * @default "auto"
    */
-  countEachServer?: boolean;
+  countEachServer?: boolean | "auto";
 }
 
 export type ResolvedBridgeOptions = Readonly<Required<Omit<BridgeOptions, "redis">> & { redis: RedisClientLike }>;
@@ -57,7 +59,7 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   blockTimeInMs: 5_000,
   heartbeatInterval: 5_000,
   heartbeatTimeout: 10_000,
-  countEachServer: true,
+  countEachServer: "auto",
 });
 
 function describe(value: unknown): string {
@@ -84,9 +86,11 @@ export function resolveBridgeOptions(options: unknown): ResolvedBridgeOptions {
   const given = checkOptionsObject(options, "setupPrimary() bridge");
   const redis = checkRedisClient(given.redis);
   const pick = <K extends keyof typeof BRIDGE_DEFAULTS>(key: K) => given[key] ?? BRIDGE_DEFAULTS[key];
-  const countEachServer = pick("countEachServer");
-  if (typeof countEachServer !== "boolean") {
-    throw new InvalidOptionTypeError(`bridge.countEachServer must be a boolean, got ${describe(countEachServer)}`);
+  const countEachServer: unknown = pick("countEachServer");
+  if (typeof countEachServer !== "boolean" && countEachServer !== "auto") {
+    throw new InvalidOptionTypeError(
+      `bridge.countEachServer must be true, false or "auto", got ${describe(countEachServer)}`,
+    );
   }
   const resolved = {
     redis,
@@ -98,7 +102,7 @@ export function resolveBridgeOptions(options: unknown): ResolvedBridgeOptions {
     blockTimeInMs: checkMilliseconds("bridge.blockTimeInMs", pick("blockTimeInMs")),
     heartbeatInterval: checkMilliseconds("bridge.heartbeatInterval", pick("heartbeatInterval")),
     heartbeatTimeout: checkMilliseconds("bridge.heartbeatTimeout", pick("heartbeatTimeout")),
-    countEachServer,
+    countEachServer: countEachServer as boolean | "auto",
   };
   if (resolved.heartbeatTimeout <= resolved.heartbeatInterval) {
     throw new InvalidOptionRangeError(

@@ -1,8 +1,9 @@
 /**
  * The bridge's Redis connections, and nothing about the hub: the user's client sends (XADD,
- * PUBLISH, PUBSUB CHANNELS); one duplicate blocks on XREAD; one duplicate subscribes. With
- * `countEachServer`, a few more duplicates only hold subscriptions to public channels, so that
- * PUBSUB NUMSUB (how `@socket.io/redis-streams-adapter` counts servers) counts each local server.
+ * PUBLISH, PUBSUB CHANNELS); one duplicate blocks on XREAD; one duplicate subscribes. While the
+ * bridge counts each server (`countEachServer`), a few more duplicates only hold subscriptions to
+ * public channels, so that PUBSUB NUMSUB (how `@socket.io/redis-streams-adapter` counts servers)
+ * counts each local server.
  *
  * node-redis reconnects each connection by itself, with its `reconnectStrategy` (a growing delay),
  * and subscribes again after a reconnection. What is sent while a connection is down is dropped

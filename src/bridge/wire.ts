@@ -81,6 +81,43 @@ export function privateChannel(prefix: string, nsp: string, uid: string): string
   return `${prefix}#${nsp}#${uid}#`;
 }
 
+/**
+ * The channel a bridge subscribes for each of its local servers, besides its private channel: it
+ * tells the other bridges that this uid is a server of socket.io-ipc-adapter, not of the streams
+ * adapter (see src/bridge/official.ts). Namespaces start with "/", so no namespace channel looks
+ * like it, and nobody publishes on it.
+ */
+export function markerChannel(prefix: string, uid: string): string {
+  return `${prefix}#bridge#${uid}#`;
+}
+
+/** The uid of a marker channel, or null for another channel. */
+export function parseMarker(prefix: string, channel: string): string | null {
+  const head = `${prefix}#bridge#`;
+  if (!channel.startsWith(head) || !channel.endsWith("#") || channel.length === head.length + 1) return null;
+  const uid = channel.slice(head.length, -1);
+  return uid.includes("#") ? null : uid;
+}
+
+/** A PUBSUB CHANNELS listing: the namespaces of each uid with a private channel, and the marked uids. */
+export function readListing(
+  prefix: string,
+  channels: string[],
+): { servers: Map<string, Set<string>>; markers: Set<string> } {
+  const servers = new Map<string, Set<string>>();
+  const markers = new Set<string>();
+  for (const channel of channels) {
+    const marker = parseMarker(prefix, channel);
+    if (marker !== null) markers.add(marker);
+    const found = parseChannel(prefix, channel);
+    if (!found?.uid) continue;
+    const namespaces = servers.get(found.uid) ?? new Set<string>();
+    namespaces.add(found.nsp);
+    servers.set(found.uid, namespaces);
+  }
+  return { servers, markers };
+}
+
 /** A glob that matches exactly `text` in PUBSUB CHANNELS and PSUBSCRIBE. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, "\\$&");

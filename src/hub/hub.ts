@@ -10,6 +10,8 @@
  */
 import debugModule from "debug";
 import { QueueOverflowError } from "../errors";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "../options";
+import { sizeAbove } from "../protocol/codec";
 import {
   checkEnvelope,
   type Envelope,
@@ -39,7 +41,13 @@ interface Member {
   namespaces: Set<string>;
 }
 
+export interface HubOptions {
+  /** Messages whose payload is larger (in UTF-8 bytes) are dropped and counted, never forwarded. */
+  maxMessageSize?: number;
+}
+
 export class Hub {
+  #maxMessageSize: number;
   #links = new Map<Link, Set<Member>>();
   #members = new Map<string, Member>();
   /** Links with at least one server member: the destinations of PUBLISH. */
@@ -52,6 +60,10 @@ export class Hub {
   #recovery = new RecoveryLog();
   #closed = false;
   #closeListeners: (() => void)[] = [];
+
+  constructor(options: HubOptions = {}) {
+    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+  }
 
   get closed(): boolean {
     return this.#closed;
@@ -146,6 +158,9 @@ export class Hub {
     if (env.k !== Kind.HELLO && env.k !== Kind.BATCH && link.kind !== "bridge" && this.#links.get(link)?.size === 0) {
       return this.#reject(link, `kind ${env.k} before HELLO`);
     }
+    // The limit protects the other members: what arrived here is not copied to them.
+    if ((env.k === Kind.PUBLISH || env.k === Kind.RESPONSE || env.k === Kind.SESSION) && this.#tooLarge(link, env.d))
+      return;
     switch (env.k) {
       case Kind.HELLO:
         return this.#hello(link, env.uid, env.role);
@@ -178,6 +193,14 @@ export class Hub {
       default:
         return this.#reject(link, `kind ${env.k}, which only the hub sends`);
     }
+  }
+
+  #tooLarge(link: Link, payload: string): boolean {
+    const size = sizeAbove(payload, this.#maxMessageSize);
+    if (size === -1) return false;
+    this.#counters.messagesTooLarge++;
+    debug("drop a message of %d bytes from %s: maxMessageSize is %d", size, link.name, this.#maxMessageSize);
+    return true;
   }
 
   #reject(link: Link, why: string): void {

@@ -30,6 +30,8 @@ export interface HubStats extends RecoveryStats {
   messagesIgnored: number;
   /** Messages of ours that were malformed or of another protocol version, dropped. */
   messagesRejected: number;
+  /** Messages (broadcasts, answers, sessions) larger than the hub's `maxMessageSize`, dropped. */
+  messagesTooLarge: number;
 }
 
 export class Counters {
@@ -40,4 +42,5 @@ export class Counters {
   broadcastsFiltered = 0;
   messagesIgnored = 0;
   messagesRejected = 0;
+  messagesTooLarge = 0;
 }

@@ -9,7 +9,7 @@
  * - `{ "$sioipc:esc": {…} }` wraps a user object that has one of these keys itself, so that no
  *   payload can forge a binary value.
  */
-import { ErrorCode, IpcAdapterError } from "../errors";
+import { ErrorCode, IpcAdapterError, MessageTooLargeError } from "../errors";
 
 export const BINARY_KEY = "$sioipc:bin";
 export const ESCAPE_KEY = "$sioipc:esc";
@@ -249,4 +249,21 @@ function revive(value: unknown, depth: number): unknown {
 export function decode(text: string): unknown {
   const value: unknown = JSON.parse(text);
   return text.includes(MARKER) ? revive(value, 0) : value;
+}
+
+/**
+ * The size in UTF-8 bytes of an encoded message when it is larger than `limit`, or -1. O(1) unless
+ * the text is longer than a third of the limit: a UTF-16 code unit takes 1 to 3 UTF-8 bytes.
+ */
+export function sizeAbove(text: string, limit: number): number {
+  if (text.length * 3 <= limit) return -1;
+  const size = Buffer.byteLength(text);
+  return size > limit ? size : -1;
+}
+
+/** Throws a MessageTooLargeError (code `SIO_IPC_ERR_MESSAGE_TOO_LARGE`) when `text` is larger than `limit` bytes. */
+export function checkSize(text: string, limit: number): string {
+  const size = sizeAbove(text, limit);
+  if (size !== -1) throw new MessageTooLargeError(size, limit);
+  return text;
 }

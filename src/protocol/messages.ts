@@ -245,11 +245,44 @@ export function envelope<E extends Envelope>(fields: WithoutSource<E>): E {
 
 const isString = (value: unknown): value is string => typeof value === "string";
 
+/** The fields of each kind besides the source tag and `k`. */
+const FIELDS: Record<Kind, ReadonlySet<string>> = {
+  [Kind.HELLO]: new Set(["uid", "role"]),
+  [Kind.WELCOME]: new Set(["servers"]),
+  [Kind.PUBLISH]: new Set(["d", "o", "n", "l", "v", "r", "j"]),
+  [Kind.RESPONSE]: new Set(["to", "d"]),
+  [Kind.NAMESPACE]: new Set(["uid", "n", "up", "r"]),
+  [Kind.LEFT]: new Set(["uid"]),
+  [Kind.SESSION]: new Set(["n", "pid", "d"]),
+  [Kind.RESTORE]: new Set(["id", "n", "pid", "o"]),
+  [Kind.RESTORED]: new Set(["id", "d", "log"]),
+  [Kind.BYE]: new Set(["uid"]),
+  [Kind.BATCH]: new Set(["b"]),
+  [Kind.ROOMS]: new Set(["n", "up", "down"]),
+};
+
 /**
  * Checks the shape of an envelope of our version. Returns the reason it is malformed, or null when
  * it is well formed. The payload `d` is checked by its receiver, after decoding.
+ *
+ * A field the protocol does not define makes an envelope malformed: the hub forwards PUBLISH and
+ * RESPONSE as they are, so that an extra field (of any size) would reach every worker. A new field
+ * comes with a new PROTOCOL_VERSION.
  */
 export function checkEnvelope(message: Record<string, unknown>): string | null {
+  const problem = checkFields(message);
+  if (problem !== null) return problem;
+  const fields = FIELDS[message.k as Kind];
+  for (const key in message) {
+    if (key !== MESSAGE_SOURCE && key !== "k" && !fields.has(key))
+      return `${KIND_NAMES[message.k as Kind]} with an unknown field ${JSON.stringify(key.slice(0, 32))}`;
+  }
+  return null;
+}
+
+const KIND_NAMES = Object.fromEntries(Object.entries(Kind).map(([name, k]) => [k, name])) as Record<Kind, string>;
+
+function checkFields(message: Record<string, unknown>): string | null {
   switch (message.k) {
     case Kind.HELLO:
       if (!isString(message.uid) || message.uid === "") return "HELLO without a uid";
@@ -305,9 +338,12 @@ export function checkEnvelope(message: Record<string, unknown>): string | null {
         ? null
         : "BATCH with a bad list of envelopes";
     default:
-      return `unknown kind ${String(message.k)}`;
+      return `unknown kind ${show(message.k)}`;
   }
 }
+
+/** socket.io's Namespace refuses to serverSideEmit these: no member sends them. */
+const NAMESPACE_RESERVED_EVENTS: ReadonlySet<string> = new Set(["connect", "connection", "new_namespace"]);
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
@@ -364,7 +400,9 @@ export function checkClusterMessage(message: unknown, expect: "message" | "respo
       return checkOpts(data.opts) && isString(requestId) ? null : "FETCH_SOCKETS with bad opts";
     case MessageType.SERVER_SIDE_EMIT:
       if (requestId !== undefined && !isString(requestId)) return "with a bad requestId";
-      return Array.isArray(data.packet) && isString(data.packet[0]) ? null : "SERVER_SIDE_EMIT with a bad packet";
+      if (!Array.isArray(data.packet) || !isString(data.packet[0])) return "SERVER_SIDE_EMIT with a bad packet";
+      // Forged: a "connection" would run the app's connection handlers with a bogus socket.
+      return NAMESPACE_RESERVED_EVENTS.has(data.packet[0]) ? "SERVER_SIDE_EMIT of a reserved event" : null;
   }
   // responses
   if (!isString(requestId)) return "response without a requestId";
@@ -387,6 +425,16 @@ function checkSocketDetails(socket: unknown): boolean {
 }
 
 const warnedVersions = new Set<unknown>();
+/** Distinct warnings at most: a peer that sends random version numbers must not grow this set or flood the warnings. */
+const MAX_VERSION_WARNINGS = 16;
+
+/** A value from the channel, for a message. Never String(object): `{ "toString": 1 }` would throw. */
+function show(received: unknown): string {
+  if (received === null) return "null";
+  if (typeof received === "object") return "[object Object]";
+  if (typeof received === "string") return received.slice(0, 32);
+  return String(received);
+}
 
 /**
  * Reports a message of another protocol version: the caller ignores it. One process warning per
@@ -403,10 +451,11 @@ export function reportVersionSkew(
     return log("drop a message with a malformed protocol version %o from %s", received, from);
   }
   log("ignore a message of protocol version %o from %s (ours: %d)", received, from, PROTOCOL_VERSION);
-  if (warnedVersions.has(received)) return;
+  // Bounded: a peer that sends a new version number with each message must not grow this set.
+  if (warnedVersions.has(received) || warnedVersions.size >= MAX_VERSION_WARNINGS) return;
   warnedVersions.add(received);
   process.emitWarning(
-    `socket.io-ipc-adapter: ignoring messages of protocol version ${String(received)} from ${from}; this process speaks version ${PROTOCOL_VERSION}. Run the same version of socket.io-ipc-adapter in the primary, the workers and the helpers.`,
+    `socket.io-ipc-adapter: ignoring messages of protocol version ${show(received)} from ${from}; this process speaks version ${PROTOCOL_VERSION}. Run the same version of socket.io-ipc-adapter in the primary, the workers and the helpers.`,
     { code: "SIO_IPC_PROTOCOL_MISMATCH" },
   );
 }

@@ -9,11 +9,13 @@
  * - every server and emitter of other machines is a member of this link (a HELLO the bridge makes up
  *   for it), so that the hub routes responses to them here, and tells the workers when they leave.
  * Local heartbeats stay local: Redis lists every server's private channel, and the bridge tells the
- * local workers which remote servers are alive, as heartbeats would.
+ * local workers which remote servers are alive, as heartbeats would. The same listing tells which
+ * servers run the streams adapter, for `countEachServer: "auto"` (src/bridge/official.ts).
  */
 import debugModule from "debug";
 import { type ClusterMessage, MessageType } from "socket.io-adapter";
-import { RemoteMembers } from "../bridge/members";
+import { RemoteMembers, roleOf } from "../bridge/members";
+import { OfficialServers } from "../bridge/official";
 import type { ResolvedBridgeOptions } from "../bridge/options";
 import { RedisIo, SUBSCRIBE_WAIT } from "../bridge/redis-io";
 import {
@@ -21,9 +23,11 @@ import {
   fromPubSubPayload,
   fromStreamFields,
   isEphemeral,
+  markerChannel,
   parseChannel,
   privateChannel,
   publicChannel,
+  readListing,
   type StreamFields,
   streamOf,
   toPubSubPayload,
@@ -43,7 +47,10 @@ const FORMER_LOCALS = 10_000;
 export interface BridgeStats {
   /** True while every Redis connection of the bridge is ready. */
   bridgeConnected: boolean;
-  /** The Redis connections the bridge uses (the client you passed included). */
+  /**
+   * The Redis connections the bridge uses (the client you passed included): 3, plus one per local
+   * server beyond the first while servers on the streams adapter are counted (`countEachServer`).
+   */
   bridgeConnections: number;
   /** Times one of these connections came back after it was lost. */
   bridgeReconnects: number;
@@ -52,6 +59,12 @@ export interface BridgeStats {
    * namespace of a server on `@socket.io/redis-streams-adapter`.
    */
   bridgeRemoteServers: number;
+  /**
+   * Of those, the servers on `@socket.io/redis-streams-adapter` (one per namespace of each) that the
+   * last listing showed in a namespace served here: with `countEachServer: "auto"`, the bridge counts
+   * each local server while there are any (and for `heartbeatTimeout` after the last one left).
+   */
+  bridgeOfficialServers: number;
   /** Messages sent to Redis (XADD or PUBLISH). */
   bridgeMessagesOut: number;
   /** Messages from Redis delivered to the hub (stream entries and PUB/SUB messages). */
@@ -70,6 +83,7 @@ export class RedisBridgeLink implements Link {
   readonly #hub: Hub;
   readonly #io: RedisIo;
   readonly #members: RemoteMembers;
+  readonly #official: OfficialServers;
   /** Local servers and the namespaces they serve (from the hub's NAMESPACE notices). */
   #local = new Map<string, Set<string>>();
   /** Local emitters and the namespaces whose private channel is subscribed for their requests. */
@@ -103,6 +117,7 @@ export class RedisBridgeLink implements Link {
       },
       opts.heartbeatTimeout,
     );
+    this.#official = new OfficialServers(opts.heartbeatTimeout);
     this.#io = new RedisIo(opts, {
       entry: (fields) => this.#onEntry(fields),
       message: (c, p) => this.#onMessage(c, p),
@@ -124,6 +139,7 @@ export class RedisBridgeLink implements Link {
       bridgeConnections: this.#io.connections,
       bridgeReconnects: this.#io.reconnects,
       bridgeRemoteServers: this.#members.servers,
+      bridgeOfficialServers: this.#official.count,
       bridgeMessagesOut: this.#counters.out,
       bridgeMessagesIn: this.#counters.in,
       bridgeDropped: this.#counters.dropped,
@@ -250,6 +266,8 @@ export class RedisBridgeLink implements Link {
     if (!namespaces) {
       namespaces = new Set();
       this.#local.set(uid, namespaces);
+      // Before its private channel, on the same connection: no listing shows one without the other.
+      this.#io.subscribe(markerChannel(this.#opts.channelPrefix, uid));
     }
     const channel = privateChannel(this.#opts.channelPrefix, nsp, uid);
     if (up) {
@@ -266,7 +284,7 @@ export class RedisBridgeLink implements Link {
     const channelOfAll = publicChannel(this.#opts.channelPrefix, nsp);
     if (up && count === 1) this.#io.subscribe(channelOfAll);
     if (!up && count === 0) this.#io.unsubscribe(channelOfAll);
-    if (this.#opts.countEachServer) this.#io.setPresence(channelOfAll, count - 1);
+    this.#io.setPresence(channelOfAll, this.#countEach ? count - 1 : 0);
     debug("local server %s %s namespace %s (%d here)", uid, up ? "opened" : "closed", nsp, count);
   }
 
@@ -276,10 +294,23 @@ export class RedisBridgeLink implements Link {
     const emitter = this.#localEmitters.get(uid);
     if (emitter) for (const nsp of emitter) this.#io.unsubscribe(privateChannel(this.#opts.channelPrefix, nsp, uid));
     if (!server && !emitter) return;
+    // After its private channels (unsubscribed above, in order on the subscriber).
+    if (server) this.#io.unsubscribe(markerChannel(this.#opts.channelPrefix, uid));
     this.#local.delete(uid);
     this.#localEmitters.delete(uid);
     this.#formerLocals.add(uid);
     if (this.#formerLocals.size > FORMER_LOCALS) this.#formerLocals.delete(this.#formerLocals.values().next().value!);
+  }
+
+  /** Whether the bridge opens one subscriber connection per local server: see `countEachServer`. */
+  get #countEach(): boolean {
+    const mode = this.#opts.countEachServer;
+    return mode === "auto" ? this.#official.present : mode;
+  }
+
+  #serves(namespaces: Set<string>): boolean {
+    for (const nsp of namespaces) if (this.#servers.has(nsp)) return true;
+    return false;
   }
 
   #onEntry(fields: StreamFields): void {
@@ -327,6 +358,15 @@ export class RedisBridgeLink implements Link {
     for (const listener of this.#messageListeners) listener(message);
   }
 
+  /** Opens or closes the per-server connections when servers on the streams adapter came or left. */
+  #officialChanged(): void {
+    const mode = this.#opts.countEachServer;
+    debug("streams-adapter servers %s (countEachServer: %s)", this.#official.present ? "listed" : "gone", mode);
+    if (mode !== "auto") return;
+    const prefix = this.#opts.channelPrefix;
+    for (const [nsp, n] of this.#servers) this.#io.setPresence(publicChannel(prefix, nsp), this.#countEach ? n - 1 : 0);
+  }
+
   /** Lists the servers of every machine, forgets the silent ones, and tells the workers who is alive. */
   async #tick(): Promise<void> {
     if (this.#ticking || this.#closed) return;
@@ -337,15 +377,12 @@ export class RedisBridgeLink implements Link {
       if (this.#closed) return;
       const now = Date.now();
       if (channels) {
-        const listing = new Map<string, Set<string>>();
-        for (const channel of channels) {
-          const found = parseChannel(prefix, channel);
-          if (!found?.uid || this.#isLocal(found.uid)) continue;
-          const namespaces = listing.get(found.uid) ?? new Set<string>();
-          namespaces.add(found.nsp);
-          listing.set(found.uid, namespaces);
-        }
-        this.#members.listed(listing, now);
+        const { servers, markers } = readListing(prefix, channels);
+        for (const uid of servers.keys()) if (this.#isLocal(uid)) servers.delete(uid);
+        this.#members.listed(servers, now);
+        // Only the servers of a namespace served here count this machine's servers.
+        const counting = [...servers].filter(([uid, nsps]) => roleOf(uid) === "server" && this.#serves(nsps));
+        if (this.#official.update(new Set(counting.map(([uid]) => uid)), markers, now)) this.#officialChanged();
       }
       this.#members.expire(now);
       this.#members.announce();

@@ -26,6 +26,7 @@ const STATS_KEYS = [
   "messagesQueued",
   "messagesRejected",
   "messagesRouted",
+  "messagesTooLarge",
   "recoveryLogBytes",
   "recoveryLogEntries",
   "recoveryLogEvicted",

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { io as connectClient, type Socket } from "socket.io-client";
 import { type PrimaryHub, setupPrimary } from "../../src/index";
 import { once, withTimeout } from "./wait";
+import { type Owner, watchProcess } from "./watch";
 
 export const FIXTURE = join(__dirname, "..", "fixtures", "worker.js");
 
@@ -24,7 +25,7 @@ export interface ClusterOptions {
   exec?: string;
 }
 
-interface Tap {
+interface Tap extends Owner {
   teardown(fn: () => unknown): void;
 }
 
@@ -36,6 +37,8 @@ export interface TestWorker {
   eval<T = any>(code: string, ms?: number): Promise<T>;
   /** Resolves when the worker process has exited. */
   exited: Promise<void>;
+  /** Set when the test means the worker to exit (kill(), stop(), expectExit()): its exit does not fail the test. */
+  exitExpected: boolean;
 }
 
 let evalId = 0;
@@ -45,10 +48,13 @@ export class TestCluster {
   readonly clients: Socket[] = [];
   hub: PrimaryHub | null = null;
   #options: ClusterOptions;
+  #owner: Owner | null;
   #nextIndex = 0;
 
-  constructor(options: ClusterOptions) {
+  /** @param owner the test to fail when a worker reports an unhandled error or exits unexpectedly */
+  constructor(options: ClusterOptions, owner: Owner | null = null) {
     this.#options = options;
+    this.#owner = owner;
   }
 
   /** Forks one more worker and waits until its server listens. */
@@ -71,9 +77,15 @@ export class TestCluster {
       worker,
       port: 0,
       exited,
+      exitExpected: false,
       eval: (code, ms = 10_000) => evaluate(worker, code, ms),
     };
     this.workers.push(testWorker);
+    if (this.#owner) {
+      // worker.kill()/disconnect() set exitedAfterDisconnect; worker.process.kill() sets killed.
+      const expected = () => testWorker.exitExpected || worker.exitedAfterDisconnect || worker.process.killed;
+      watchProcess(this.#owner, worker, `worker ${index} (pid ${worker.process.pid})`, expected);
+    }
     const ready = await withTimeout(
       new Promise<{ port: number }>((resolve, reject) => {
         const onMessage = (message: any) => {
@@ -106,9 +118,15 @@ export class TestCluster {
     return socket;
   }
 
+  /** The test is about to make this worker exit (e.g. by an eval): its exit does not fail the test. */
+  expectExit(workerIndex: number): void {
+    this.workers[workerIndex].exitExpected = true;
+  }
+
   /** Kills a worker with `signal` and waits for its exit. */
   async kill(workerIndex: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const { worker, exited } = this.workers[workerIndex];
+    this.expectExit(workerIndex);
     worker.process.kill(signal);
     await withTimeout(exited, 10_000, `worker ${workerIndex} to exit`);
   }
@@ -121,6 +139,7 @@ export class TestCluster {
 
   async stop(): Promise<void> {
     for (const socket of this.clients) socket.disconnect();
+    for (const testWorker of this.workers) testWorker.exitExpected = true;
     await Promise.all(
       this.workers.map(async ({ worker, exited }) => {
         if (worker.isDead()) return;
@@ -151,9 +170,12 @@ function evaluate(worker: Worker, code: string, ms: number): Promise<any> {
   );
 }
 
-/** Starts a cluster of `workers` workers (and the hub), stopped in t.teardown. */
+/**
+ * Starts a cluster of `workers` workers (and the hub), stopped in t.teardown. A worker that reports
+ * an uncaught exception or an unhandled rejection, or exits unexpectedly, fails `t`.
+ */
 export async function startCluster(t: Tap, options: ClusterOptions = {}): Promise<TestCluster> {
-  const testCluster = new TestCluster(options);
+  const testCluster = new TestCluster(options, t);
   t.teardown(() => testCluster.stop());
   if (options.hub !== false) testCluster.hub = setupPrimary();
   const count = options.workers ?? 2;

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Emitter } from "../../src/index";
 import type { Serialization, TestCluster } from "./cluster";
 import { withTimeout } from "./wait";
+import { type Owner, watchProcess } from "./watch";
 
 export const HELPER_FIXTURE = join(__dirname, "..", "fixtures", "emitter-helper.js");
 
@@ -18,7 +19,7 @@ export interface EmitterHost {
   run<T = any>(code: string, ms?: number): Promise<T>;
 }
 
-interface Tap {
+interface Tap extends Owner {
   teardown(fn: () => unknown): void;
 }
 
@@ -64,10 +65,14 @@ export async function forkHelper(
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   if (options.attach !== false) c?.hub?.attach(child);
+  // An unhandled error in the helper, or an exit with an error code that the test did not cause, fails the test.
+  let stopping = false;
+  watchProcess(t, child, `helper (pid ${child.pid})`, () => stopping || child.killed);
   const exited = new Promise<number | string | null>((resolve) =>
     child.once("exit", (code, signal) => resolve(code ?? signal)),
   );
   t.teardown(async () => {
+    stopping = true;
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);

@@ -226,6 +226,7 @@ t.test("two bridged machines, a streams-adapter server and an emitter act as one
     t.equal(stats.bridgeConnected, true);
     // A streams-adapter server has one uid per namespace, ours one per process.
     t.equal(stats.bridgeRemoteServers, 4, 'b0, b1, and s in "/" and in "/chat"');
+    t.equal(stats.bridgeOfficialServers, 2, 'S in "/" and in "/chat": the bridge counts each worker for it');
     t.equal(stats.bridgeConnections, 4, "writer, reader, subscriber, and one presence connection for the 2nd worker");
     t.ok(stats.bridgeMessagesOut! > 0 && stats.bridgeMessagesIn! > 0);
     t.equal(stats.bridgeDropped, 0);

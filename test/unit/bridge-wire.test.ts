@@ -8,9 +8,12 @@ import {
   hasBinary,
   hashCode,
   isEphemeral,
+  markerChannel,
   parseChannel,
+  parseMarker,
   privateChannel,
   publicChannel,
+  readListing,
   readXReadReply,
   streamOf,
   streamsOf,
@@ -109,6 +112,34 @@ t.test("streams and channels are named as the streams adapter names them", async
   t.equal(parseChannel("socket.io", "socket.io#x#abc#"), null);
   t.equal(parseChannel("socket.io", "socket.io#/##"), null);
   t.equal(escapeGlob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+});
+
+t.test("a bridge marks its servers with a channel that no namespace channel can look like", async (t) => {
+  t.equal(markerChannel("socket.io", "abc"), "socket.io#bridge#abc#");
+  t.equal(parseMarker("socket.io", "socket.io#bridge#abc#"), "abc");
+  t.equal(parseChannel("socket.io", "socket.io#bridge#abc#"), null, "not a server's channel");
+  t.equal(parseMarker("socket.io", "socket.io#/#abc#"), null);
+  t.equal(parseMarker("socket.io", "socket.io#bridge##"), null);
+  t.equal(parseMarker("socket.io", "socket.io#bridge#a#b#"), null);
+  t.equal(parseMarker("socket.io", "socket.io#bridge#abc"), null);
+  t.equal(parseMarker("other", "socket.io#bridge#abc#"), null);
+  const { servers, markers } = readListing("socket.io", [
+    "socket.io#/#",
+    "socket.io#/#a0#",
+    "socket.io#/chat#a0#",
+    "socket.io#bridge#a0#",
+    "socket.io#/#s1#",
+    "socket.io#/#emitter:e#",
+  ]);
+  t.same(
+    [...servers].map(([uid, nsps]) => [uid, [...nsps]]),
+    [
+      ["a0", ["/", "/chat"]],
+      ["s1", ["/"]],
+      ["emitter:e", ["/"]],
+    ],
+  );
+  t.same([...markers], ["a0"]);
 });
 
 t.test("XREAD replies are read in RESP2 and RESP3 forms", async (t) => {

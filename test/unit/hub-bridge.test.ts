@@ -80,9 +80,11 @@ t.test("bridge options are checked, each with a message that names it", async (t
   const redis = { duplicate() {}, connect() {}, sendCommand() {}, subscribe() {}, unsubscribe() {}, on() {} };
   const resolved = resolveBridgeOptions({ redis });
   t.equal(resolved.streamName, "socket.io");
-  t.equal(resolved.countEachServer, true);
+  t.equal(resolved.countEachServer, "auto");
   t.ok(Object.isFrozen(resolved));
   t.equal(resolveBridgeOptions({ redis, streamCount: 4, countEachServer: false }).streamCount, 4);
+  t.equal(resolveBridgeOptions({ redis, countEachServer: false }).countEachServer, false);
+  t.equal(resolveBridgeOptions({ redis, countEachServer: true }).countEachServer, true);
   const fails: [object, RegExp][] = [
     [{}, /bridge.redis must be a client of the redis package .* got undefined/],
     [{ redis: { ...redis, sendCommand: 1 } }, /without sendCommand\(\)/],
@@ -92,7 +94,7 @@ t.test("bridge options are checked, each with a message that names it", async (t
     [{ redis, streamCount: 1.5 }, /bridge.streamCount must be a positive integer, got 1.5/],
     [{ redis, maxLen: 0 }, /bridge.maxLen must be a positive integer, got 0/],
     [{ redis, blockTimeInMs: -1 }, /bridge.blockTimeInMs must be a positive number/],
-    [{ redis, countEachServer: "yes" }, /bridge.countEachServer must be a boolean, got "yes"/],
+    [{ redis, countEachServer: "yes" }, /bridge.countEachServer must be true, false or "auto", got "yes"/],
     [
       { redis, heartbeatInterval: 5_000, heartbeatTimeout: 5_000 },
       /bridge.heartbeatTimeout \(5000 ms\) must be greater/,

@@ -284,6 +284,7 @@ t.test("stats() counts workers, helpers, messages and bytes", async (t) => {
     broadcastsFiltered: 0,
     messagesIgnored: 0,
     messagesRejected: 0,
+    messagesTooLarge: 0,
     recoverySessions: 0,
     recoveryLogEntries: 0,
     recoveryLogBytes: 0,

@@ -47,6 +47,7 @@ t.test("the defaults are 5000, 10000 and 5000 ms", async (t) => {
     heartbeatInterval: 5_000,
     heartbeatTimeout: 10_000,
     requestsTimeout: 5_000,
+    maxMessageSize: 67_108_864,
     pm2: null,
     group: null,
   };
@@ -62,6 +63,7 @@ t.test("the resolved options are a complete, frozen object", async (t) => {
     heartbeatInterval: 5_000,
     heartbeatTimeout: 10_000,
     requestsTimeout: 250,
+    maxMessageSize: 67_108_864,
     pm2: null,
     group: null,
   });
@@ -71,7 +73,14 @@ t.test("the resolved options are a complete, frozen object", async (t) => {
 });
 
 t.test("the user's values are spread over the defaults, and the user's object is left alone", async (t) => {
-  const given = { heartbeatInterval: 100, heartbeatTimeout: 300, requestsTimeout: 0.5, pm2: false, group: "g" };
+  const given = {
+    heartbeatInterval: 100,
+    heartbeatTimeout: 300,
+    requestsTimeout: 0.5,
+    maxMessageSize: 1,
+    pm2: false,
+    group: "g",
+  };
   const resolved = resolveAdapterOptions(given);
   t.same(resolved, given);
   t.not(resolved, given);
@@ -80,6 +89,7 @@ t.test("the user's values are spread over the defaults, and the user's object is
     heartbeatInterval: 5_000,
     heartbeatTimeout: 5_001,
     requestsTimeout: 5_000,
+    maxMessageSize: 67_108_864,
     pm2: null,
     group: null,
   });
@@ -87,7 +97,7 @@ t.test("the user's values are spread over the defaults, and the user's object is
 
 t.test("options that are not ours are left out of the result", async (t) => {
   const resolved = resolveAdapterOptions({ requestsTimeout: 1_000, other: true } as AdapterOptions);
-  t.same(Object.keys(resolved).sort(), [...FIELDS, "pm2", "group"].sort());
+  t.same(Object.keys(resolved).sort(), [...FIELDS, "maxMessageSize", "pm2", "group"].sort());
 });
 
 t.test("the largest timer delay Node accepts is a valid value", async (t) => {

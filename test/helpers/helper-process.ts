@@ -1,0 +1,88 @@
+/**
+ * A helper process with an Emitter (test/fixtures/fault-helper.js), forked and attached to the
+ * hub as users do it. It is killed in t.teardown; an unhandled error in it, or an exit the test did
+ * not ask for, fails the test.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { join } from "node:path";
+import type { PrimaryHub } from "../../src/index";
+import type { Serialization } from "./cluster";
+import { withTimeout } from "./wait";
+import { type Owner, watchProcess } from "./watch";
+
+export const FAULT_HELPER = join(__dirname, "..", "fixtures", "fault-helper.js");
+
+interface Tap extends Owner {
+  teardown(fn: () => unknown): void;
+}
+
+export interface TestHelper {
+  readonly child: ChildProcess;
+  /** Resolves once the helper has exited. */
+  readonly exited: Promise<void>;
+  /** Runs `code` as the body of an async function (Emitter, ctx, require) in the helper. */
+  eval<T = any>(code: string, ms?: number): Promise<T>;
+  /** Kills the helper with `signal` and waits for its exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+let evalId = 0;
+
+export async function forkAttachedHelper(
+  t: Tap,
+  hub: PrimaryHub,
+  serialization: Serialization = "json",
+): Promise<TestHelper> {
+  const child = fork(FAULT_HELPER, [], { serialization, execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  hub.attach(child);
+  let exitExpected = false;
+  watchProcess(t, child, `helper (pid ${child.pid})`, () => exitExpected || child.killed);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  t.teardown(async () => {
+    exitExpected = true;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  });
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      const onMessage = (message: any) => {
+        if (message?.test !== "ready") return;
+        child.off("message", onMessage);
+        resolve();
+      };
+      child.on("message", onMessage);
+      child.once("exit", (code) => reject(new Error(`the helper exited with ${code} before it was ready`)));
+    }),
+    15_000,
+    "the helper to start",
+  );
+  return {
+    child,
+    exited,
+    eval(code, ms = 10_000) {
+      const id = ++evalId;
+      return withTimeout(
+        new Promise((resolve, reject) => {
+          const onMessage = (message: any) => {
+            if (message?.test !== "result" || message.id !== id) return;
+            child.off("message", onMessage);
+            if (message.error) reject(Object.assign(new Error(message.error.message), message.error));
+            else resolve(message.value);
+          };
+          child.on("message", onMessage);
+          child.send({ test: "eval", id, code });
+        }),
+        ms,
+        `eval in the helper: ${code.slice(0, 80)}`,
+      );
+    },
+    async kill(signal = "SIGKILL") {
+      exitExpected = true;
+      child.kill(signal);
+      await withTimeout(exited, 10_000, "the helper to exit");
+    },
+  };
+}
