@@ -15,7 +15,7 @@ import type { EventEmitter } from "node:events";
 import debugModule from "debug";
 import { QueueOverflowError } from "../errors";
 import { type Batch, batchItem, type Envelope, envelope, Kind } from "../protocol/messages";
-import type { Link, LinkKind } from "./link";
+import { type Link, type LinkKind, LinkListeners } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:ipc");
 
@@ -93,11 +93,9 @@ export class IpcLink implements Link {
   /** Made once per link: an Error per dropped message would cost a stack trace each. */
   #overflowErrors: [nonVolatile: QueueOverflowError | null, volatile: QueueOverflowError | null] = [null, null];
   #closed = false;
-  #messageListeners: ((message: unknown) => void)[] = [];
-  #closeListeners: (() => void)[] = [];
-  #droppedListeners: ((error: Error, count: number) => void)[] = [];
+  #listeners = new LinkListeners();
   #onMessage = (message: unknown) => {
-    for (const listener of this.#messageListeners) listener(message);
+    this.#listeners.message(message);
   };
   #onGone = () => this.close();
   #flush = () => this.#send();
@@ -150,15 +148,15 @@ export class IpcLink implements Link {
   }
 
   onMessage(listener: (message: unknown) => void): void {
-    this.#messageListeners.push(listener);
+    this.#listeners.onMessage(listener);
   }
 
   onClose(listener: () => void): void {
-    this.#closeListeners.push(listener);
+    this.#listeners.onClose(listener);
   }
 
   onDropped(listener: (error: Error, count: number) => void): void {
-    this.#droppedListeners.push(listener);
+    this.#listeners.onDropped(listener);
   }
 
   /** Sends what this tick queued (a worker's last NAMESPACE, for one), then removes the listeners. */
@@ -170,9 +168,7 @@ export class IpcLink implements Link {
     this.#peer.off("disconnect", this.#onGone);
     this.#peer.off("exit", this.#onGone);
     debug("%s closed", this.name);
-    for (const listener of this.#closeListeners) listener();
-    this.#messageListeners = [];
-    this.#closeListeners = [];
+    this.#listeners.closed();
   }
 
   /** Hands this tick's envelopes to Node: the envelope itself if alone, else one BATCH. */
@@ -210,11 +206,11 @@ export class IpcLink implements Link {
     const index = volatile ? 1 : 0;
     this.#overflowErrors[index] ??= new QueueOverflowError(this.name, volatile);
     const error = this.#overflowErrors[index];
-    for (const listener of this.#droppedListeners) listener(error, 1);
+    this.#listeners.dropped(error, 1);
   }
 
   #drop(error: Error, count: number): void {
     debug("could not send %d envelopes to %s: %s", count, this.name, error.message);
-    for (const listener of this.#droppedListeners) listener(error, count);
+    this.#listeners.dropped(error, count);
   }
 }

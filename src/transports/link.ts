@@ -27,9 +27,44 @@ export interface Link {
    * Called when envelopes could not be delivered (channel closed, send error, a full queue toward a
    * slow peer: a QueueOverflowError); `count` of them, 1 when the link does not say.
    */
-  onDropped(listener: (error: Error, count?: number) => void): void;
+  onDropped(listener: (error: Error, count: number) => void): void;
   /** Envelopes handed to the transport and not yet written. */
   readonly queued: number;
   /** Stops relaying: removes the link's listeners; does not kill the peer. */
   close(): void;
+}
+
+/** The listeners every Link keeps, in one place: each transport holds one of these. */
+export class LinkListeners {
+  #message: ((message: unknown) => void)[] = [];
+  #close: (() => void)[] = [];
+  #dropped: ((error: Error, count: number) => void)[] = [];
+
+  onMessage(listener: (message: unknown) => void): void {
+    this.#message.push(listener);
+  }
+
+  onClose(listener: () => void): void {
+    this.#close.push(listener);
+  }
+
+  onDropped(listener: (error: Error, count: number) => void): void {
+    this.#dropped.push(listener);
+  }
+
+  message(message: unknown): void {
+    for (const listener of this.#message) listener(message);
+  }
+
+  dropped(error: Error, count = 1): void {
+    for (const listener of this.#dropped) listener(error, count);
+  }
+
+  /** Calls the close listeners once; from then on, no message or close listener is kept. */
+  closed(): void {
+    const listeners = this.#close;
+    this.#message = [];
+    this.#close = [];
+    for (const listener of listeners) listener();
+  }
 }

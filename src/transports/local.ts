@@ -3,16 +3,14 @@
  * is asynchronous (a microtask), as over IPC, so that no handler runs inside the sender's call.
  */
 import type { Envelope } from "../protocol/messages";
-import type { Link, LinkKind } from "./link";
+import { type Link, type LinkKind, LinkListeners } from "./link";
 
 class LocalEnd implements Link {
   readonly name: string;
   readonly kind: LinkKind = "local";
   other: LocalEnd | null = null;
   #closed = false;
-  #messageListeners: ((message: unknown) => void)[] = [];
-  #closeListeners: (() => void)[] = [];
-  #droppedListeners: ((error: Error) => void)[] = [];
+  #listeners = new LinkListeners();
   #queued = 0;
 
   constructor(name: string) {
@@ -26,7 +24,7 @@ class LocalEnd implements Link {
   send(message: Envelope): void {
     const other = this.other;
     if (this.#closed || !other) {
-      for (const listener of this.#droppedListeners) listener(new Error(`${this.name} is closed`));
+      this.#listeners.dropped(new Error(`${this.name} is closed`));
       return;
     }
     this.#queued++;
@@ -38,27 +36,25 @@ class LocalEnd implements Link {
 
   deliver(message: unknown): void {
     if (this.#closed) return;
-    for (const listener of this.#messageListeners) listener(message);
+    this.#listeners.message(message);
   }
 
   onMessage(listener: (message: unknown) => void): void {
-    this.#messageListeners.push(listener);
+    this.#listeners.onMessage(listener);
   }
 
   onClose(listener: () => void): void {
-    this.#closeListeners.push(listener);
+    this.#listeners.onClose(listener);
   }
 
-  onDropped(listener: (error: Error) => void): void {
-    this.#droppedListeners.push(listener);
+  onDropped(listener: (error: Error, count: number) => void): void {
+    this.#listeners.onDropped(listener);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const listener of this.#closeListeners) listener();
-    this.#messageListeners = [];
-    this.#closeListeners = [];
+    this.#listeners.closed();
     this.other?.close();
   }
 }

@@ -36,7 +36,7 @@ import {
 import type { Hub } from "../hub/hub";
 import { decode, encodeLenient } from "../protocol/codec";
 import { type Envelope, envelope, Kind } from "../protocol/messages";
-import type { Link, LinkKind } from "./link";
+import { type Link, type LinkKind, LinkListeners } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:bridge");
 
@@ -97,8 +97,7 @@ export class RedisBridgeLink implements Link {
   /** The outgoing messages waiting behind a request whose requester is not subscribed yet. */
   #tail: Promise<void> | null = null;
   #queued = 0;
-  #messageListeners: ((message: unknown) => void)[] = [];
-  #closeListeners: (() => void)[] = [];
+  #listeners = new LinkListeners();
   #counters = { out: 0, in: 0, dropped: 0, rejected: 0 };
 
   constructor(opts: ResolvedBridgeOptions, hub: Hub) {
@@ -166,11 +165,11 @@ export class RedisBridgeLink implements Link {
   }
 
   onMessage(listener: (message: unknown) => void): void {
-    this.#messageListeners.push(listener);
+    this.#listeners.onMessage(listener);
   }
 
   onClose(listener: () => void): void {
-    this.#closeListeners.push(listener);
+    this.#listeners.onClose(listener);
   }
 
   onDropped(): void {
@@ -183,9 +182,7 @@ export class RedisBridgeLink implements Link {
     clearInterval(this.#timer);
     this.#io.close();
     debug("bridge closed");
-    for (const listener of this.#closeListeners) listener();
-    this.#messageListeners = [];
-    this.#closeListeners = [];
+    this.#listeners.closed();
   }
 
   #isLocal(uid: string): boolean {
@@ -355,7 +352,7 @@ export class RedisBridgeLink implements Link {
   }
 
   #emit(message: Envelope): void {
-    for (const listener of this.#messageListeners) listener(message);
+    this.#listeners.message(message);
   }
 
   /** Opens or closes the per-server connections when servers on the streams adapter came or left. */

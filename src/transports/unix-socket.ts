@@ -20,7 +20,7 @@ import {
   PROTOCOL_VERSION,
   reportVersionSkew,
 } from "../protocol/messages";
-import type { Link, LinkKind } from "./link";
+import { type Link, type LinkKind, LinkListeners } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:unix-socket");
 
@@ -212,9 +212,7 @@ export class UnixSocketLink implements Link {
   #queued = 0;
   #closed = false;
   #corked = false;
-  #messageListeners: ((message: unknown) => void)[] = [];
-  #closeListeners: (() => void)[] = [];
-  #droppedListeners: ((error: Error) => void)[] = [];
+  #listeners = new LinkListeners();
   #onWritten = (error?: Error | null) => {
     this.#queued--;
     if (error) debug("write error on %s: %s", this.name, error.message);
@@ -227,7 +225,7 @@ export class UnixSocketLink implements Link {
   #onFrame = (message: unknown) => {
     stats.framesReceived++;
     try {
-      for (const listener of this.#messageListeners) listener(message);
+      this.#listeners.message(message);
     } catch (error) {
       // A listener's bug is not the peer's fault: the stream stays in step, the next frames go on.
       debug("error while handling a frame from %s: %O", this.name, error);
@@ -281,15 +279,15 @@ export class UnixSocketLink implements Link {
   }
 
   onMessage(listener: (message: unknown) => void): void {
-    this.#messageListeners.push(listener);
+    this.#listeners.onMessage(listener);
   }
 
   onClose(listener: () => void): void {
-    this.#closeListeners.push(listener);
+    this.#listeners.onClose(listener);
   }
 
-  onDropped(listener: (error: Error) => void): void {
-    this.#droppedListeners.push(listener);
+  onDropped(listener: (error: Error, count: number) => void): void {
+    this.#listeners.onDropped(listener);
   }
 
   /**
@@ -315,10 +313,7 @@ export class UnixSocketLink implements Link {
       setTimeout(() => socket.destroy(), CLOSE_FLUSH_TIMEOUT).unref();
     }
     debug("%s closed", this.name);
-    const listeners = this.#closeListeners;
-    this.#messageListeners = [];
-    this.#closeListeners = [];
-    for (const listener of listeners) listener();
+    this.#listeners.closed();
   }
 
   #receive(chunk: Buffer): void {
@@ -341,6 +336,6 @@ export class UnixSocketLink implements Link {
     stats.framesDropped++;
     debug("drop an envelope of kind %d to %s: %s", message.k, this.name, why);
     const error = new Error(why);
-    for (const listener of this.#droppedListeners) listener(error);
+    this.#listeners.dropped(error);
   }
 }

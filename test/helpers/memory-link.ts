@@ -19,7 +19,7 @@ export class MemoryLink implements Link {
   #closed = false;
   #messageListeners: ((message: unknown) => void)[] = [];
   #closeListeners: (() => void)[] = [];
-  #droppedListeners: ((error: Error) => void)[] = [];
+  #droppedListeners: ((error: Error, count: number) => void)[] = [];
 
   constructor(name: string, kind: LinkKind = "worker") {
     this.name = name;
@@ -33,7 +33,7 @@ export class MemoryLink implements Link {
   send(message: Envelope): void {
     if (this.#closed || this.failSends) {
       const error = new Error(`${this.name} is not connected`);
-      for (const listener of this.#droppedListeners) listener(error);
+      for (const listener of this.#droppedListeners) listener(error, 1);
       return;
     }
     this.sent.push(message);
@@ -47,7 +47,7 @@ export class MemoryLink implements Link {
     this.#closeListeners.push(listener);
   }
 
-  onDropped(listener: (error: Error) => void): void {
+  onDropped(listener: (error: Error, count: number) => void): void {
     this.#droppedListeners.push(listener);
   }
 
