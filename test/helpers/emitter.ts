@@ -3,12 +3,13 @@
  * from it (test/fixtures/emitter-helper.js). Both run the same code, given as the body of an async
  * function of (Emitter, ctx, require), so that every operation is tested the same way in both.
  */
-import { type ChildProcess, fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { Emitter } from "../../src/index";
 import type { Serialization, TestCluster } from "./cluster";
+import { forkFixture } from "./helper-process";
 import { withTimeout } from "./wait";
-import { type Owner, watchProcess } from "./watch";
+import type { Owner } from "./watch";
 
 export const HELPER_FIXTURE = join(__dirname, "..", "fixtures", "emitter-helper.js");
 
@@ -59,39 +60,9 @@ export async function forkHelper(
   c: TestCluster | null,
   options: { serialization?: Serialization; attach?: boolean } = {},
 ): Promise<HelperHost> {
-  const child = fork(HELPER_FIXTURE, [], {
-    serialization: options.serialization ?? "json",
-    execArgv: [],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  const { child, exited } = await forkFixture(t, HELPER_FIXTURE, options.serialization ?? "json", (forked) => {
+    if (options.attach !== false) c?.hub?.attach(forked);
   });
-  if (options.attach !== false) c?.hub?.attach(child);
-  // An unhandled error in the helper, or an exit with an error code that the test did not cause, fails the test.
-  let stopping = false;
-  watchProcess(t, child, `helper (pid ${child.pid})`, () => stopping || child.killed);
-  const exited = new Promise<number | string | null>((resolve) =>
-    child.once("exit", (code, signal) => resolve(code ?? signal)),
-  );
-  t.teardown(async () => {
-    stopping = true;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(timer);
-  });
-  await withTimeout(
-    new Promise<void>((resolve, reject) => {
-      const onMessage = (message: any) => {
-        if (message?.test !== "ready") return;
-        child.off("message", onMessage);
-        resolve();
-      };
-      child.on("message", onMessage);
-      exited.then((code) => reject(new Error(`the helper exited with ${code} before it was ready`)));
-    }),
-    15_000,
-    "the helper to start",
-  );
   return {
     kind: "helper",
     child,

@@ -28,16 +28,33 @@ export interface TestHelper {
 
 let evalId = 0;
 
-export async function forkAttachedHelper(
+/** A forked fixture that said it is ready; it is killed in t.teardown. */
+export interface ForkedFixture {
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  readonly exited: Promise<number | string | null>;
+  /** The test is about to end the process itself: its exit is no failure. */
+  expectExit(): void;
+}
+
+/**
+ * Forks `fixture` and waits for its `{ test: "ready" }` message. `attach` runs right after fork(),
+ * as users call hub.attach(child). An unhandled error in the child, or an exit the test did not
+ * ask for, fails the test.
+ */
+export async function forkFixture(
   t: Tap,
-  hub: PrimaryHub,
-  serialization: Serialization = "json",
-): Promise<TestHelper> {
-  const child = fork(FAULT_HELPER, [], { serialization, execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  hub.attach(child);
+  fixture: string,
+  serialization: Serialization,
+  attach?: (child: ChildProcess) => void,
+): Promise<ForkedFixture> {
+  const child = fork(fixture, [], { serialization, execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  attach?.(child);
   let exitExpected = false;
   watchProcess(t, child, `helper (pid ${child.pid})`, () => exitExpected || child.killed);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal)),
+  );
   t.teardown(async () => {
     exitExpected = true;
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -54,11 +71,28 @@ export async function forkAttachedHelper(
         resolve();
       };
       child.on("message", onMessage);
-      child.once("exit", (code) => reject(new Error(`the helper exited with ${code} before it was ready`)));
+      exited.then((code) => reject(new Error(`the helper exited with ${code} before it was ready`)));
     }),
     15_000,
     "the helper to start",
   );
+  return {
+    child,
+    exited,
+    expectExit: () => {
+      exitExpected = true;
+    },
+  };
+}
+
+export async function forkAttachedHelper(
+  t: Tap,
+  hub: PrimaryHub,
+  serialization: Serialization = "json",
+): Promise<TestHelper> {
+  const forked = await forkFixture(t, FAULT_HELPER, serialization, (child) => hub.attach(child));
+  const { child } = forked;
+  const exited = forked.exited.then(() => {});
   return {
     child,
     exited,
@@ -80,7 +114,7 @@ export async function forkAttachedHelper(
       );
     },
     async kill(signal = "SIGKILL") {
-      exitExpected = true;
+      forked.expectExit();
       child.kill(signal);
       await withTimeout(exited, 10_000, "the helper to exit");
     },
