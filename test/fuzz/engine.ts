@@ -26,7 +26,16 @@ import { createLocalLinks } from "../../src/transports/local";
 import { WorkerPeer } from "../../src/worker";
 import { MemoryLink } from "../helpers/memory-link";
 import { Pools, randomEnvelope, randomPayload, throughChannel } from "./envelopes";
-import { deepText, hugeArrayText, mutateText, Rng, randomJson, randomString, randomValue } from "./generate";
+import {
+  deepText,
+  hugeArrayText,
+  mutateText,
+  Rng,
+  randomJson,
+  randomString,
+  randomValue,
+  VIEW_TYPES,
+} from "./generate";
 
 export interface FuzzOptions {
   seed: number;
@@ -80,19 +89,7 @@ const ALLOWED_PROTOTYPES = new Set<unknown>([
   Buffer.prototype,
   ArrayBuffer.prototype,
   DataView.prototype,
-  ...[
-    Int8Array,
-    Uint8Array,
-    Uint8ClampedArray,
-    Int16Array,
-    Uint16Array,
-    Int32Array,
-    Uint32Array,
-    Float32Array,
-    Float64Array,
-    BigInt64Array,
-    BigUint64Array,
-  ].map((View) => View.prototype),
+  ...VIEW_TYPES.map((View) => View.prototype),
 ]);
 
 function snapshotPrototypes(): string {

@@ -151,7 +151,7 @@ export function randomJson(rng: Rng, depth = 0): unknown {
   }
 }
 
-const VIEW_TYPES = [
+export const VIEW_TYPES = [
   Int8Array,
   Uint8Array,
   Uint8ClampedArray,

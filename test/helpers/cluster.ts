@@ -7,7 +7,7 @@ import cluster, { type Worker } from "node:cluster";
 import { join } from "node:path";
 import { io as connectClient, type Socket } from "socket.io-client";
 import { type PrimaryHub, setupPrimary } from "../../src/index";
-import { once, withTimeout } from "./wait";
+import { evalIn, once, withTimeout } from "./wait";
 import { type Owner, watchProcess } from "./watch";
 
 export const FIXTURE = join(__dirname, "..", "fixtures", "worker.js");
@@ -40,8 +40,6 @@ export interface TestWorker {
   /** Set when the test means the worker to exit (kill(), stop(), expectExit()): its exit does not fail the test. */
   exitExpected: boolean;
 }
-
-let evalId = 0;
 
 export class TestCluster {
   readonly workers: TestWorker[] = [];
@@ -78,7 +76,7 @@ export class TestCluster {
       port: 0,
       exited,
       exitExpected: false,
-      eval: (code, ms = 10_000) => evaluate(worker, code, ms),
+      eval: (code, ms = 10_000) => evalIn(worker, code, ms, `worker ${index}`),
     };
     this.workers.push(testWorker);
     if (this.#owner) {
@@ -150,24 +148,6 @@ export class TestCluster {
       }),
     );
   }
-}
-
-function evaluate(worker: Worker, code: string, ms: number): Promise<any> {
-  const id = ++evalId;
-  return withTimeout(
-    new Promise((resolve, reject) => {
-      const onMessage = (message: any) => {
-        if (message?.test !== "result" || message.id !== id) return;
-        worker.off("message", onMessage);
-        if (message.error) reject(Object.assign(new Error(message.error.message), message.error));
-        else resolve(message.value);
-      };
-      worker.on("message", onMessage);
-      worker.send({ test: "eval", id, code });
-    }),
-    ms,
-    `eval in worker: ${code.slice(0, 80)}`,
-  );
 }
 
 /**

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Emitter } from "../../src/index";
 import type { Serialization, TestCluster } from "./cluster";
 import { forkFixture } from "./helper-process";
-import { withTimeout } from "./wait";
+import { evalIn, withTimeout } from "./wait";
 import type { Owner } from "./watch";
 
 export const HELPER_FIXTURE = join(__dirname, "..", "fixtures", "emitter-helper.js");
@@ -49,8 +49,6 @@ export interface HelperHost extends EmitterHost {
   readonly exited: Promise<number | string | null>;
 }
 
-let evalId = 0;
-
 /**
  * Forks the helper fixture and waits for it to start; `attach` (default true) passes it to the
  * cluster's hub right after fork(), as users do. The helper is killed in t.teardown.
@@ -67,22 +65,6 @@ export async function forkHelper(
     kind: "helper",
     child,
     exited,
-    run(code, ms = 15_000) {
-      const id = ++evalId;
-      return withTimeout(
-        new Promise((resolve, reject) => {
-          const onMessage = (message: any) => {
-            if (message?.test !== "result" || message.id !== id) return;
-            child.off("message", onMessage);
-            if (message.error) reject(Object.assign(new Error(message.error.message), message.error));
-            else resolve(message.value);
-          };
-          child.on("message", onMessage);
-          child.send({ test: "eval", id, code });
-        }),
-        ms,
-        `helper: ${code.slice(0, 80)}`,
-      );
-    },
+    run: (code, ms = 15_000) => evalIn(child, code, ms, "helper"),
   };
 }

@@ -7,7 +7,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { join } from "node:path";
 import type { PrimaryHub } from "../../src/index";
 import type { Serialization } from "./cluster";
-import { withTimeout } from "./wait";
+import { evalIn, withTimeout } from "./wait";
 import { type Owner, watchProcess } from "./watch";
 
 export const FAULT_HELPER = join(__dirname, "..", "fixtures", "fault-helper.js");
@@ -25,8 +25,6 @@ export interface TestHelper {
   /** Kills the helper with `signal` and waits for its exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
-
-let evalId = 0;
 
 /** A forked fixture that said it is ready; it is killed in t.teardown. */
 export interface ForkedFixture {
@@ -96,23 +94,7 @@ export async function forkAttachedHelper(
   return {
     child,
     exited,
-    eval(code, ms = 10_000) {
-      const id = ++evalId;
-      return withTimeout(
-        new Promise((resolve, reject) => {
-          const onMessage = (message: any) => {
-            if (message?.test !== "result" || message.id !== id) return;
-            child.off("message", onMessage);
-            if (message.error) reject(Object.assign(new Error(message.error.message), message.error));
-            else resolve(message.value);
-          };
-          child.on("message", onMessage);
-          child.send({ test: "eval", id, code });
-        }),
-        ms,
-        `eval in the helper: ${code.slice(0, 80)}`,
-      );
-    },
+    eval: (code, ms = 10_000) => evalIn(child, code, ms, "the helper"),
     async kill(signal = "SIGKILL") {
       forked.expectExit();
       child.kill(signal);

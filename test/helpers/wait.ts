@@ -48,3 +48,33 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+interface EvalTarget {
+  on(event: "message", listener: (message: any) => void): unknown;
+  off(event: "message", listener: (message: any) => void): unknown;
+  send(message: unknown): unknown;
+}
+
+let evalId = 0;
+
+/**
+ * Runs `code` in a fixture process (a worker, a helper) that answers `{ test: "eval" }` messages
+ * with `{ test: "result" }`: resolves with its value, rejects with its error.
+ */
+export function evalIn<T = any>(target: EvalTarget, code: string, ms: number, where: string): Promise<T> {
+  const id = ++evalId;
+  return withTimeout(
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (message: any) => {
+        if (message?.test !== "result" || message.id !== id) return;
+        target.off("message", onMessage);
+        if (message.error) reject(Object.assign(new Error(message.error.message), message.error));
+        else resolve(message.value);
+      };
+      target.on("message", onMessage);
+      target.send({ test: "eval", id, code });
+    }),
+    ms,
+    `eval in ${where}: ${code.slice(0, 80)}`,
+  );
+}
