@@ -90,7 +90,7 @@ export function rows(group, results) {
     { scenario, measure: "primary peak RSS", unit: "MB", better: "lower", values: pick("primaryPeakRss", mb) },
     {
       scenario,
-      measure: "IPC bytes per message at a receiver",
+      measure: "bytes read per message at a receiver (IPC or data socket)",
       unit: "B",
       better: "lower",
       values: pick("ipcBytesPerMessage"),

@@ -136,6 +136,12 @@ export function checkGroup(value: unknown): string {
   return value;
 }
 
+/** Checks a boolean option. */
+export function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw new InvalidOptionTypeError(`${name} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
 /** Spreads the user's adapter options over the defaults, checks each and returns a frozen object. */
 export function resolveAdapterOptions(options?: AdapterOptions): ResolvedAdapterOptions {
   const given = checkOptionsObject(options, "createAdapter()");

@@ -64,6 +64,11 @@ export abstract class Peer {
     return this.#welcomed;
   }
 
+  /** @internal the link to the hub, if open (tests watch what arrives on it). */
+  get link(): Link | null {
+    return this.#link;
+  }
+
   /** True while the link to the hub is open. */
   get connected(): boolean {
     return this.#link !== null;

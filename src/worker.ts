@@ -12,6 +12,7 @@ import { ElectedUplink, isPm2Cluster, type Uplink } from "./pm2/uplink";
 import { checkSize, encode, encodeLenient } from "./protocol/codec";
 import { envelope, Kind, type Publish, type Rooms } from "./protocol/messages";
 import type { Found } from "./recovery";
+import { UpgradableLink } from "./transports/data-socket";
 import { IpcLink, type IpcPeer } from "./transports/ipc";
 import type { Link } from "./transports/link";
 
@@ -302,6 +303,14 @@ export function localHubStats(): HubStats | null {
   return current?.uplink?.hubStats() ?? null;
 }
 
+/**
+ * The link of this process's peer to the hub, if any: IPC, or the data socket once upgraded.
+ * Internal (not exported by the package): tests watch what arrives on it.
+ */
+export function workerLink(): Link | null {
+  return current?.link ?? null;
+}
+
 /** How a worker finds its cluster: createAdapter()'s `pm2` and `group` options, null when not given. */
 export interface PeerSettings {
   pm2: boolean | null;
@@ -337,6 +346,8 @@ export function acquireWorkerPeer(settings: PeerSettings = { pm2: null, group: n
     debug("not a cluster worker with an IPC channel: this server works alone");
     return null;
   }
-  current = new WorkerPeer(new IpcLink(process as unknown as IpcPeer, "worker", "the primary"));
+  // Moves to the hub's data socket if the hub offers one (see transports/data-socket.ts).
+  const ipc = new IpcLink(process as unknown as IpcPeer, "worker", "the primary");
+  current = new WorkerPeer(new UpgradableLink(ipc, "worker"));
   return current;
 }

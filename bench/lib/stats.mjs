@@ -51,10 +51,13 @@ export function windowFigures(window, { receivers, field = "received", sender = 
 }
 
 /**
- * Bytes a worker read from its IPC channel for the broadcasts its adapter received in the window:
- * their count times the bytes per broadcast of a message sampled in the window (see worker.mjs).
+ * Bytes a worker read for the broadcasts its adapter received in the window: on our data socket,
+ * every byte read there in the window; on IPC, their count times the bytes per broadcast of a
+ * message sampled in the window (see worker.mjs).
  */
 export function bytesRead(window, index) {
   const snaps = window.workers[index];
+  const socketBytes = (snaps[1].socketBytes ?? 0) - (snaps[0].socketBytes ?? 0);
+  if (socketBytes > 0) return socketBytes;
   return (snaps[1].received - snaps[0].received) * snaps[1].bytesPerBroadcast;
 }

@@ -121,11 +121,23 @@ function addSink(rooms) {
   return id;
 }
 
+// Ours moves the workers' traffic to the hub's data socket: count the bytes read there.
+let socketStats = null;
+if (ADAPTER === "ours") socketStats = require("../../dist/transports/unix-socket.js").unixSocketStats;
+else if (ADAPTER === "baseline") {
+  try {
+    socketStats = require(
+      require("node:path").join(process.env.BASELINE, "../transports/unix-socket.js"),
+    ).unixSocketStats;
+  } catch {}
+}
+
 function snapshot() {
   sampleNext = true;
   return {
     t: Date.now(),
     ...counters,
+    socketBytes: socketStats?.().bytesReceived ?? 0,
     cpu: process.cpuUsage(),
     rss: process.memoryUsage.rss(),
     maxRss: process.resourceUsage().maxRSS * 1024,

@@ -52,6 +52,14 @@ export const Kind = {
    * `r`) only if it has a member of one of them.
    */
   ROOMS: 12,
+  /**
+   * Either way, on a worker's IPC channel only, never in a BATCH: the move of a worker's traffic to
+   * the hub's data socket (transports/data-socket.ts). worker -> hub: a request (no field); hub ->
+   * worker: the offer (`p` the socket's path, `t` a one-time token), which the worker sends back as
+   * the first frame on the socket; then each side's last IPC envelope before it sends on the
+   * socket (`s: 1`). Read by the links, never by the hub or a peer.
+   */
+  UPGRADE: 13,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -155,6 +163,16 @@ export interface Bye extends Base {
   uid: string;
 }
 
+export interface Upgrade extends Base {
+  k: typeof Kind.UPGRADE;
+  /** The data socket's path (hub -> worker, the offer). */
+  p?: string;
+  /** The one-time token of the offer; the first frame on the socket carries it back. */
+  t?: string;
+  /** 1: the sender's envelopes come on the socket from now on. */
+  s?: 1;
+}
+
 export interface Rooms extends Base {
   k: typeof Kind.ROOMS;
   n: string;
@@ -183,6 +201,7 @@ export type Envelope =
   | Restored
   | Bye
   | Rooms
+  | Upgrade
   | Batch;
 
 /** The item that stands for `message` in a BATCH: the bare payload of a plain PUBLISH, else the envelope. */
@@ -259,6 +278,7 @@ const FIELDS: Record<Kind, ReadonlySet<string>> = {
   [Kind.BYE]: new Set(["uid"]),
   [Kind.BATCH]: new Set(["b"]),
   [Kind.ROOMS]: new Set(["n", "up", "down"]),
+  [Kind.UPGRADE]: new Set(["p", "t", "s"]),
 };
 
 /**
@@ -331,6 +351,12 @@ function checkFields(message: Record<string, unknown>): string | null {
         (message.down === undefined || isStringArray(message.down))
         ? null
         : "ROOMS with bad lists";
+    case Kind.UPGRADE:
+      return (message.p === undefined || isString(message.p)) &&
+        (message.t === undefined || isString(message.t)) &&
+        (message.s === undefined || message.s === 1)
+        ? null
+        : "UPGRADE with bad fields";
     case Kind.BATCH:
       // Each item is checked by its receiver, as if it had come alone; a batch in a batch never is.
       return Array.isArray(message.b) &&

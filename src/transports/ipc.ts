@@ -147,6 +147,21 @@ export class IpcLink implements Link {
     else if (this.#batch.length >= MAX_BATCH_ENVELOPES || this.#batchBytes >= MAX_BATCH_BYTES) this.#send();
   }
 
+  /**
+   * Sends `message` as an IPC message of its own, never in a BATCH, after everything sent before
+   * it: a marker that the receiving link reads before anything is unbatched (an UPGRADE).
+   */
+  sendAlone(message: Envelope): void {
+    if (this.#closed) return this.#drop(new Error(`${this.name} is closed`), 1);
+    this.#send();
+    const size = sizeOf(message);
+    this.#batch.push(message);
+    this.#batchBytes += size;
+    this.#queued++;
+    this.#queuedBytes += size;
+    this.#send();
+  }
+
   onMessage(listener: (message: unknown) => void): void {
     this.#listeners.onMessage(listener);
   }

@@ -1,9 +1,13 @@
 /**
- * Length-prefixed frames over a Unix socket, for runs with no primary of ours (PM2 cluster mode).
+ * Length-prefixed frames over a Unix socket: the hub's data socket under node:cluster
+ * (transports/data-socket.ts), and the links between the instances and their elected hub in PM2
+ * cluster mode.
  *
- * A frame is a 4-byte big-endian length, then that many bytes of UTF-8 JSON: one envelope of
- * protocol/messages.ts. Payloads (`d`) are already strings made by the codec, binary included, so
- * JSON is all a frame needs, as on PM2's own (JSON) IPC channel.
+ * A frame is a 4-byte big-endian length, then that many bytes of body: one envelope of
+ * protocol/messages.ts as UTF-8 JSON, except that its payload `d` (a string made by the codec,
+ * binary included), when it has one, follows the JSON after a newline byte, unescaped. The hub
+ * forwards a PUBLISH or RESPONSE in the very bytes it came in; the frames that one link sends in
+ * one tick leave in one write.
  *
  * A bad frame (oversized, garbage, another protocol version, or cut short by the end of the stream)
  * closes that one connection, with a debug line and a count in {@link unixSocketStats}: the process
@@ -12,6 +16,7 @@
  */
 import type { Socket } from "node:net";
 import debugModule from "debug";
+import { QueueOverflowError } from "../errors";
 import {
   type Envelope,
   isOwnMessage,
@@ -20,6 +25,7 @@ import {
   PROTOCOL_VERSION,
   reportVersionSkew,
 } from "../protocol/messages";
+import { VOLATILE_HIGH_WATER } from "./ipc";
 import { type Link, type LinkKind, LinkListeners } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:unix-socket");
@@ -38,11 +44,15 @@ export const MAX_FRAME_SIZE = 64 * 1024 * 1024;
  * The per-connection cap on bytes written and not yet taken by the peer (16 MiB, some 60,000
  * broadcasts of 250 bytes). Once a connection holds this much, data envelopes (PUBLISH, RESPONSE)
  * to it are dropped and counted until it drains, and the process gets one warning
- * (SIO_IPC_QUEUE_OVERFLOW); control envelopes (HELLO, WELCOME, NAMESPACE, LEFT: a few bytes each,
+ * (SIO_IPC_QUEUE_OVERFLOW); volatile broadcasts go as soon as it holds VOLATILE_HIGH_WATER (1 MiB).
+ * Control envelopes (HELLO, WELCOME, NAMESPACE, LEFT: a few bytes each,
  * and membership depends on them) always go. The memory a slow peer can hold is thus this cap plus
  * one frame.
  */
 export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/** Frames of one tick are written together up to this many bytes (1 MiB), then a write starts. */
+const MAX_WRITE_BYTES = 1024 * 1024;
 
 /** How long (ms) a closing connection may take to flush what was sent before it is destroyed. */
 export const CLOSE_FLUSH_TIMEOUT = 1_000;
@@ -57,9 +67,17 @@ export interface UnixSocketStats {
   framesRejected: number;
   /** Envelopes not sent: the connection was over MAX_QUEUED_BYTES, or the frame over MAX_FRAME_SIZE, or closed. */
   framesDropped: number;
+  /** Bytes read from every connection. */
+  bytesReceived: number;
 }
 
-const stats: UnixSocketStats = { framesReceived: 0, framesSent: 0, framesRejected: 0, framesDropped: 0 };
+const stats: UnixSocketStats = {
+  framesReceived: 0,
+  framesSent: 0,
+  framesRejected: 0,
+  framesDropped: 0,
+  bytesReceived: 0,
+};
 
 /** A snapshot of the transport's counters in this process. */
 export function unixSocketStats(): UnixSocketStats {
@@ -87,29 +105,55 @@ function warnOverflow(cap: number): void {
 }
 
 /**
- * The frame of each envelope object sent lately: the hub hands one envelope to every server's
- * link for a broadcast, and it is encoded once. Frames are never written to, so sharing is safe.
+ * The frame body of each envelope object, made once: the hub hands one envelope to every server's
+ * link for a broadcast, and a PUBLISH or RESPONSE it forwards keeps the body it arrived in, so the
+ * hub never encodes what it forwards. Bodies are never written to, so sharing them is safe.
  */
-const frames = new WeakMap<Envelope, Buffer>();
+const bodies = new WeakMap<Envelope, Buffer>();
 
-/** Encodes one envelope as a frame. Returns null if it would exceed MAX_FRAME_SIZE. */
-export function encodeFrame(message: Envelope, maxFrameSize = MAX_FRAME_SIZE): Buffer | null {
-  let frame = frames.get(message);
-  if (frame === undefined) {
-    const json = JSON.stringify(message);
-    frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + Buffer.byteLength(json));
-    frame.writeUInt32BE(frame.length - FRAME_HEADER_SIZE, 0);
-    frame.write(json, FRAME_HEADER_SIZE, "utf8");
-    frames.set(message, frame);
+/** The byte that ends a body's JSON header when a payload follows (JSON text never holds a raw one). */
+const NEWLINE = 0x0a;
+
+/**
+ * The body of an envelope's frame: the envelope as JSON, except for a string payload `d`, which
+ * follows the JSON after a newline, as it is (so that it is neither escaped by the sender nor
+ * scanned twice by the receiver).
+ */
+export function encodeBody(message: Envelope): Buffer {
+  let body = bodies.get(message);
+  if (body !== undefined) return body;
+  const payload = (message as { d?: unknown }).d;
+  if (typeof payload === "string") {
+    const { d: _, ...rest } = message as Envelope & { d: string };
+    const header = JSON.stringify(rest);
+    const headerLength = Buffer.byteLength(header);
+    body = Buffer.allocUnsafe(headerLength + 1 + Buffer.byteLength(payload));
+    body.write(header, 0, "utf8");
+    body[headerLength] = NEWLINE;
+    body.write(payload, headerLength + 1, "utf8");
+  } else {
+    body = Buffer.from(JSON.stringify(message), "utf8");
   }
-  return frame.length - FRAME_HEADER_SIZE > maxFrameSize ? null : frame;
+  bodies.set(message, body);
+  return body;
+}
+
+/** Encodes one envelope as a whole frame (length and body). Returns null if it would exceed MAX_FRAME_SIZE. */
+export function encodeFrame(message: Envelope, maxFrameSize = MAX_FRAME_SIZE): Buffer | null {
+  const body = encodeBody(message);
+  if (body.length > maxFrameSize) return null;
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, FRAME_HEADER_SIZE);
+  return frame;
 }
 
 /** Parses a frame body: our envelope, of our protocol version, or a FrameError. */
 function parseBody(body: Buffer): unknown {
+  const split = body.indexOf(NEWLINE);
   let message: unknown;
   try {
-    message = JSON.parse(body.toString("utf8"));
+    message = JSON.parse(body.toString("utf8", 0, split === -1 ? body.length : split));
   } catch {
     throw new FrameError(`garbage: a frame of ${body.length} bytes that is not JSON`);
   }
@@ -119,6 +163,11 @@ function parseBody(body: Buffer): unknown {
     reportVersionSkew(version, "a Unix socket peer", debug);
     throw new FrameError(`a frame of protocol version ${JSON.stringify(version)} (ours: ${PROTOCOL_VERSION})`);
   }
+  if (split !== -1) {
+    if (Object.hasOwn(message, "d")) throw new FrameError("garbage: a frame with two payloads");
+    (message as Record<string, unknown>).d = body.toString("utf8", split + 1);
+  }
+  bodies.set(message as unknown as Envelope, body);
   return message;
 }
 
@@ -201,7 +250,8 @@ export interface UnixSocketLimits {
 
 /** A link over one connected Unix socket: the hub's view of a worker, or a worker's view of the hub. */
 export class UnixSocketLink implements Link {
-  readonly name: string;
+  /** Names the peer in logs; the data socket names a connection once it knows whose it is. */
+  name: string;
   readonly kind: LinkKind;
   /** Envelopes this link did not send (over the queue cap, oversized, or closed). */
   dropped = 0;
@@ -211,17 +261,13 @@ export class UnixSocketLink implements Link {
   #maxQueuedBytes: number;
   #queued = 0;
   #closed = false;
-  #corked = false;
+  /** The bodies of this tick's frames, not yet handed to the socket, and their frames' size. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** Made once per link: an Error per dropped message would cost a stack trace each. */
+  #overflowErrors: [nonVolatile: QueueOverflowError | null, volatile: QueueOverflowError | null] = [null, null];
   #listeners = new LinkListeners();
-  #onWritten = (error?: Error | null) => {
-    this.#queued--;
-    if (error) debug("write error on %s: %s", this.name, error.message);
-  };
-  #uncork = () => {
-    if (!this.#corked) return; // close() uncorked already
-    this.#corked = false;
-    this.#socket.uncork();
-  };
+  #flushTick = () => this.#flush();
   #onFrame = (message: unknown) => {
     stats.framesReceived++;
     try {
@@ -253,29 +299,40 @@ export class UnixSocketLink implements Link {
     return this.#queued;
   }
 
+  /** The connection (the data socket watches it close). */
+  get socket(): Socket {
+    return this.#socket;
+  }
+
   send(message: Envelope): void {
     if (this.#closed || this.#socket.destroyed || !this.#socket.writable) {
       return this.#drop(message, `${this.name} is closed`);
     }
-    const control = message.k !== Kind.PUBLISH && message.k !== Kind.RESPONSE;
-    if (!control && this.#socket.writableLength >= this.#maxQueuedBytes) {
-      warnOverflow(this.#maxQueuedBytes);
-      return this.#drop(message, `${this.name} holds ${this.#socket.writableLength} unsent bytes`);
+    if (message.k === Kind.PUBLISH || message.k === Kind.RESPONSE) {
+      const unsent = this.#socket.writableLength + this.#pendingBytes;
+      // Volatile broadcasts go first, as Socket.IO drops them toward a client that is not ready.
+      const volatile = message.k === Kind.PUBLISH && message.v === 1;
+      if (volatile ? unsent >= VOLATILE_HIGH_WATER : unsent >= this.#maxQueuedBytes) {
+        if (!volatile) warnOverflow(this.#maxQueuedBytes);
+        const index = volatile ? 1 : 0;
+        const error = this.#overflowErrors[index] ?? new QueueOverflowError(this.name, volatile);
+        this.#overflowErrors[index] = error;
+        return this.#drop(message, `${this.name} holds ${unsent} unsent bytes`, error);
+      }
     }
-    const frame = encodeFrame(message, this.#maxFrameSize);
-    if (frame === null) return this.#drop(message, `the envelope is larger than ${this.#maxFrameSize} bytes`);
-    // Envelopes sent in the same tick leave in one write: a broadcast burst costs one syscall.
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#socket.cork();
-      process.nextTick(this.#uncork);
+    const body = encodeBody(message);
+    if (body.length > this.#maxFrameSize) {
+      return this.#drop(message, `the envelope is larger than ${this.#maxFrameSize} bytes`);
     }
+    this.#pending.push(body);
+    this.#pendingBytes += FRAME_HEADER_SIZE + body.length;
     this.#queued++;
     stats.framesSent++;
-    this.#socket.write(frame, this.#onWritten);
-    // A ROOMS leaves at once, with what is corked before it: the hub then knows of a join before
-    // anything the worker does next (acknowledging it to the client, for one) can be seen.
-    if (message.k === Kind.ROOMS) this.#uncork();
+    // The frames of one tick leave in one write: a burst of broadcasts costs one syscall. A ROOMS
+    // leaves at once, with what is queued before it: the hub then knows of a join before anything
+    // the worker does next (acknowledging it to the client, for one) can be seen.
+    if (message.k === Kind.ROOMS || this.#pendingBytes >= MAX_WRITE_BYTES) this.#flush();
+    else if (this.#pending.length === 1) process.nextTick(this.#flushTick);
   }
 
   onMessage(listener: (message: unknown) => void): void {
@@ -303,10 +360,7 @@ export class UnixSocketLink implements Link {
     if (this.#closed) return;
     this.#closed = true;
     const socket = this.#socket;
-    if (this.#corked) {
-      this.#corked = false;
-      socket.uncork();
-    }
+    if (!abort) this.#flush();
     if (abort || socket.destroyed || socket.writableLength === 0) socket.destroy();
     else {
       socket.end();
@@ -316,8 +370,32 @@ export class UnixSocketLink implements Link {
     this.#listeners.closed();
   }
 
+  /** Writes this tick's frames in one buffer. */
+  #flush(): void {
+    const pending = this.#pending;
+    const count = pending.length;
+    if (count === 0) return;
+    const out = Buffer.allocUnsafe(this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    let offset = 0;
+    for (const body of pending) {
+      offset = out.writeUInt32BE(body.length, offset);
+      offset += body.copy(out, offset);
+    }
+    if (this.#socket.destroyed) {
+      this.#queued -= count;
+      return;
+    }
+    this.#socket.write(out, (error?: Error | null) => {
+      this.#queued -= count;
+      if (error) debug("write error on %s: %s", this.name, error.message);
+    });
+  }
+
   #receive(chunk: Buffer): void {
     if (this.#closed) return;
+    stats.bytesReceived += chunk.length;
     try {
       this.#decoder.push(chunk, this.#onFrame);
     } catch (error) {
@@ -331,11 +409,10 @@ export class UnixSocketLink implements Link {
     this.#shutdown(true);
   }
 
-  #drop(message: Envelope, why: string): void {
+  #drop(message: Envelope, why: string, error?: QueueOverflowError): void {
     this.dropped++;
     stats.framesDropped++;
     debug("drop an envelope of kind %d to %s: %s", message.k, this.name, why);
-    const error = new Error(why);
-    this.#listeners.dropped(error);
+    this.#listeners.dropped(error ?? new Error(why));
   }
 }

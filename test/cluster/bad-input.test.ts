@@ -3,8 +3,9 @@
  * forwarded unless it is a well-formed envelope of our protocol version; values that cannot cross
  * give the caller a clear error; fetchSockets() survives any socket.data.
  *
- * Absence is shown without sleeping: bad messages go first, then a good broadcast on the same
- * channel. Channels keep order, so once the good one has arrived, a forwarded bad one would have too.
+ * Absence is shown without sleeping: bad messages go first, then a good broadcast once the hub has
+ * handled them (the answer to the eval that sent them comes after them on the same channel). Once
+ * the good one has arrived, a forwarded bad one would have too.
  */
 import type { Serializable } from "node:child_process";
 import { MessageType } from "socket.io-adapter";
@@ -164,9 +165,10 @@ for (const serialization of SERIALIZATIONS) {
     /** Worker 0 sends `messages`, then broadcasts `sentinel`; resolves when clients of 1 and 2 have it. */
     const fromWorker0 = async (messages: unknown[], sentinel: string) => {
       const arrived = Promise.all([once(clients[1], sentinel, 10_000), once(clients[2], sentinel, 10_000)]);
-      await c.workers[0].eval(
-        `for (const m of ${JSON.stringify(messages)}) process.send(m); io.emit("${sentinel}"); return true`,
-      );
+      // The eval's answer follows the messages on worker 0's IPC channel: once it is here, the hub
+      // has handled them all. The sentinel may then take the data socket.
+      await c.workers[0].eval(`for (const m of ${JSON.stringify(messages)}) process.send(m); return true`);
+      await c.workers[0].eval(`io.emit("${sentinel}"); return true`);
       await arrived;
     };
     const forwarded = async () =>
@@ -182,8 +184,8 @@ for (const serialization of SERIALIZATIONS) {
       const before = c.hub!.stats();
       await fromWorker0(FOREIGN, "sentinel-foreign");
       const after = c.hub!.stats();
-      // +1: the reply to the test's own eval command, which is not ours either.
-      t.equal(after.messagesIgnored - before.messagesIgnored, FOREIGN.length + 1, "each counted as ignored");
+      // +2: the replies to the test's own eval commands, which are not ours either.
+      t.equal(after.messagesIgnored - before.messagesIgnored, FOREIGN.length + 2, "each counted as ignored");
       t.equal(after.messagesRejected - before.messagesRejected, 0, "none rejected");
       t.equal(after.messagesRouted - before.messagesRouted, 2, "only the sentinel was routed, to 2 workers");
       t.same(await forwarded(), [

@@ -126,6 +126,9 @@ for (const serialization of SERIALIZATIONS) {
           );
 
           await remote(`remote.join(["joined", "also"]); return true`);
+          // The join reaches worker 2 through the hub, on worker 0's channel: so does a marker sent
+          // after it. Once the target has the marker, worker 2 has applied the join.
+          await s.marker(0);
           const held = (room: string) =>
             c.workers[2].eval(
               `return io.of(${JSON.stringify(nsp)}).sockets.get(${JSON.stringify(target.id)}).rooms.has("${room}")`,
@@ -137,6 +140,7 @@ for (const serialization of SERIALIZATIONS) {
           t.same(await s.run(1, ids(`nsp.in("also")`)), [target.id], "fetchSockets sees the room");
 
           await remote(`remote.leave("joined"); return true`);
+          await s.marker(0);
           t.equal(await held("joined"), false, "leave: the socket on worker 2 left");
           t.equal(await held("also"), true, "and kept its other room");
 

@@ -8,9 +8,9 @@ import cluster from "node:cluster";
 import { join } from "node:path";
 import t from "tap";
 import { setupPrimary } from "../../src/index";
-import { SERIALIZATIONS, startCluster } from "../helpers/cluster";
+import { SERIALIZATIONS, startCluster, usesDataSocket } from "../helpers/cluster";
 import { installProbe } from "../helpers/probes";
-import { once, withTimeout } from "../helpers/wait";
+import { once, until, withTimeout } from "../helpers/wait";
 
 // Cluster tests start real processes on a small, shared machine: more than tap's default per file.
 t.setTimeout(240_000);
@@ -169,6 +169,16 @@ for (const serialization of SERIALIZATIONS) {
       t.equal(hub.stats().workers, 0, "the hub relays for no worker");
 
       const probe = () => c.workers[1].eval("return ctx.probe.kinds[3] || 0");
+      if (usesDataSocket({ serialization })) {
+        // The hub closed the workers' data sockets: each knows at once that it is on its own, and
+        // sends nothing more.
+        await until(async () => (await c.serverCounts()).join() === "1,1,1", "each worker to know it is alone");
+        const published = await probe();
+        await c.workers[0].eval(`io.emit("after-close"); return true`);
+        t.equal(await c.workers[0].eval(`return require("../../dist/worker").workerLink()`), null, "no link left");
+        t.equal(await probe(), published, "a broadcast no longer crosses");
+        return;
+      }
       const published = await probe();
       // The hub would have forwarded the broadcast as it arrived, before the next command to worker 1.
       const seen = fromHelper(

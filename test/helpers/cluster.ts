@@ -22,6 +22,12 @@ export interface ClusterOptions {
   fixture?: { adapter?: object; server?: object; namespaces?: string[] };
   /** Start the hub (default true). */
   hub?: boolean;
+  /**
+   * The hub's `dataSocket` option. By default on with json and off with advanced serialization,
+   * so that the suite runs every cluster test on both transports without running it twice more:
+   * the serialization only matters on IPC.
+   */
+  dataSocket?: boolean;
   exec?: string;
 }
 
@@ -150,6 +156,11 @@ export class TestCluster {
   }
 }
 
+/** Whether a cluster started with these options moves the workers' traffic to the data socket. */
+export function usesDataSocket(options: ClusterOptions): boolean {
+  return options.dataSocket ?? (options.serialization ?? "json") === "json";
+}
+
 /**
  * Starts a cluster of `workers` workers (and the hub), stopped in t.teardown. A worker that reports
  * an uncaught exception or an unhandled rejection, or exits unexpectedly, fails `t`.
@@ -157,7 +168,7 @@ export class TestCluster {
 export async function startCluster(t: Tap, options: ClusterOptions = {}): Promise<TestCluster> {
   const testCluster = new TestCluster(options, t);
   t.teardown(() => testCluster.stop());
-  if (options.hub !== false) testCluster.hub = setupPrimary();
+  if (options.hub !== false) testCluster.hub = setupPrimary({ dataSocket: usesDataSocket(options) });
   const count = options.workers ?? 2;
   // One at a time: a 2-core machine starts them no faster in parallel, and ports stay in order.
   for (let i = 0; i < count; i++) await testCluster.fork();

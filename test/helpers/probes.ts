@@ -57,13 +57,16 @@ export async function blockWorker(
 }
 
 /**
- * Installs in a worker a probe on its IPC channel: `ctx.probe.kinds[k]` counts our envelopes by
- * kind, `ctx.probe.foreign` keeps every other message except the test harness's own.
+ * Installs in a worker a probe on its link to the hub (the IPC channel, and the data socket once
+ * upgraded): `ctx.probe.kinds[k]` counts our envelopes by kind, `ctx.probe.foreign` keeps every
+ * other message except the test harness's own.
  */
 export async function installProbe(w: TestWorker): Promise<void> {
   await w.eval(`
     ctx.probe = { kinds: {}, foreign: [], envelopes: [] };
-    process.on("message", (m) => {
+    const link = require("../../dist/worker").workerLink();
+    if (!link) throw new Error("this worker has no link to the hub");
+    link.onMessage((m) => {
       if (m !== null && typeof m === "object" && !Array.isArray(m) && Object.hasOwn(m, "sio-ipc")) {
         ctx.probe.kinds[m.k] = (ctx.probe.kinds[m.k] || 0) + 1;
         ctx.probe.envelopes.push(m);
