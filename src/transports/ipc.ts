@@ -15,7 +15,7 @@ import type { EventEmitter } from "node:events";
 import debugModule from "debug";
 import { QueueOverflowError } from "../errors";
 import { type Batch, batchItem, type Envelope, envelope, Kind } from "../protocol/messages";
-import { type Link, type LinkKind, LinkListeners } from "./link";
+import { type Link, type LinkKind, LinkListeners, warnQueueOverflow } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:ipc");
 
@@ -66,15 +66,10 @@ function isPeerConnected(peer: IpcPeer): boolean {
   return typeof peer.isConnected === "function" ? peer.isConnected() : peer.connected !== false;
 }
 
-let warnedOverflow = false;
-
-/** One process warning for the first overflow: a count in a debug log is easy to miss. */
+/** The process warning for the first overflow (see warnQueueOverflow). */
 function warnOverflow(name: string, cap: number): void {
-  if (warnedOverflow) return;
-  warnedOverflow = true;
-  process.emitWarning(
+  warnQueueOverflow(
     `socket.io-ipc-adapter: ${name} reads more slowly than messages arrive; over ${cap} bytes wait for it, so broadcasts and responses to it are dropped until it catches up (see DEBUG=socket.io-ipc-adapter:ipc and hub.stats()). Emit less at once, or check that no process is stuck.`,
-    { code: "SIO_IPC_QUEUE_OVERFLOW" },
   );
 }
 

@@ -68,3 +68,15 @@ export class LinkListeners {
     for (const listener of listeners) listener();
   }
 }
+
+let warnedOverflow = false;
+
+/**
+ * One SIO_IPC_QUEUE_OVERFLOW process warning for the first overflow of any link of the process,
+ * whatever its transport: a count in a debug log is easy to miss, a warning per link would flood.
+ */
+export function warnQueueOverflow(message: string): void {
+  if (warnedOverflow) return;
+  warnedOverflow = true;
+  process.emitWarning(message, { code: "SIO_IPC_QUEUE_OVERFLOW" });
+}

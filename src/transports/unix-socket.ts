@@ -26,7 +26,7 @@ import {
   reportVersionSkew,
 } from "../protocol/messages";
 import { VOLATILE_HIGH_WATER } from "./ipc";
-import { type Link, type LinkKind, LinkListeners } from "./link";
+import { type Link, type LinkKind, LinkListeners, warnQueueOverflow } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:unix-socket");
 
@@ -92,15 +92,10 @@ export class FrameError extends Error {
   }
 }
 
-let warnedOverflow = false;
-
-/** One process warning for the first overflow: a count in a debug log is easy to miss. */
+/** The process warning for the first overflow (see warnQueueOverflow). */
 function warnOverflow(cap: number): void {
-  if (warnedOverflow) return;
-  warnedOverflow = true;
-  process.emitWarning(
-    `socket.io-ipc-adapter: a peer reads more slowly than messages arrive; over ${cap} unsent bytes on its Unix socket, broadcasts and responses to it are dropped (see DEBUG=socket.io-ipc-adapter:unix-socket). Emit less at once, or check that no process is stuck.`,
-    { code: "SIO_IPC_QUEUE_OVERFLOW" },
+  warnQueueOverflow(
+    `socket.io-ipc-adapter: a peer reads more slowly than messages arrive; over ${cap} unsent bytes on its Unix socket, broadcasts and responses to it are dropped (see DEBUG=socket.io-ipc-adapter:unix-socket and hub.stats()). Emit less at once, or check that no process is stuck.`,
   );
 }
 

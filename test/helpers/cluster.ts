@@ -153,6 +153,8 @@ export class TestCluster {
         clearTimeout(timer);
       }),
     );
+    // Each cluster of a test file gets a hub of its own, with its own options (dataSocket).
+    this.hub?.close();
   }
 }
 

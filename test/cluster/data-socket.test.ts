@@ -1,0 +1,115 @@
+/**
+ * Issue 5: the data socket. Under node:cluster the workers move their traffic from the IPC channel
+ * to a Unix socket of the hub (src/transports/data-socket.ts): the handshake keeps every envelope in
+ * order across the switch, a new server in the same process starts over after the old one's BYE,
+ * the socket's directory is private and removed with the hub, and a connection that is no worker
+ * of ours is closed without harm to the others. `dataSocket: false` keeps everything on IPC.
+ */
+import { statSync } from "node:fs";
+import { createConnection } from "node:net";
+import { dirname } from "node:path";
+import t from "tap";
+import { envelope, Kind } from "../../src/protocol/messages";
+import { encodeFrame, unixSocketStats } from "../../src/transports/unix-socket";
+import { startCluster } from "../helpers/cluster";
+import { collect, once, until } from "../helpers/wait";
+
+// Cluster tests start real processes on a small, shared machine: more than tap's default per file.
+t.setTimeout(240_000);
+
+const UPGRADED = `return require("../../dist/worker").workerLink()?.upgraded ?? null`;
+
+t.test("the workers move to the data socket; the hub removes it on close", async (t) => {
+  const c = await startCluster(t, { workers: 3, dataSocket: true });
+  const path = c.hub!.dataSocketPath;
+  t.type(path, "string", "the hub listens on a socket");
+  const dir = dirname(path as string);
+  t.equal(statSync(dir).mode & 0o777, 0o700, "in a directory only this user may enter");
+  await until(
+    async () => (await Promise.all(c.workers.map((w) => w.eval(UPGRADED)))).every((u) => u === true),
+    "every worker to send on the data socket",
+    10_000,
+  );
+  t.pass("every worker sends on the data socket");
+
+  // A broadcast and a request cross as before.
+  const client = await c.connect(2);
+  const got = once(client, "over-socket", 10_000);
+  await c.workers[0].eval(`io.emit("over-socket", Buffer.from([1, 2, 3])); return true`);
+  const [bytes] = await got;
+  t.same([...new Uint8Array(bytes)], [1, 2, 3], "binary arrives as binary");
+  t.equal(await c.workers[1].eval("return (await io.fetchSockets()).length"), 1, "fetchSockets answers");
+
+  c.hub!.close();
+  t.equal(c.hub!.dataSocketPath, null, "no socket after close()");
+  t.throws(() => statSync(dir), { code: "ENOENT" }, "its directory is removed");
+});
+
+t.test("dataSocket: false keeps every worker on IPC", async (t) => {
+  const c = await startCluster(t, { workers: 2, dataSocket: false });
+  t.equal(c.hub!.dataSocketPath, null, "no socket");
+  t.same(await Promise.all(c.workers.map((w) => w.eval(UPGRADED))), [false, false], "both stay on IPC");
+  const client = await c.connect(1);
+  const got = once(client, "over-ipc", 10_000);
+  await c.workers[0].eval(`io.emit("over-ipc", 1); return true`);
+  t.same(await got, [1], "a broadcast crosses");
+});
+
+t.test("a new server in the same process starts over and keeps order across the switch", async (t) => {
+  const c = await startCluster(t, { workers: 2, dataSocket: true });
+  const client = await c.connect(1);
+  const count = 300;
+  const received = collect(client, "seq", count, 20_000);
+  // The old server's link closes (BYE on its socket); the new one waits for that socket to close,
+  // starts on IPC and moves to a socket of its own while it broadcasts, tick after tick.
+  await c.workers[0].eval(`
+    await io.close();
+    const { Server } = require("socket.io");
+    const { createAdapter } = require("../..");
+    ctx.io2 = new Server(require("node:http").createServer());
+    ctx.io2.adapter(createAdapter());
+    for (let i = 0; i < ${count}; i++) {
+      ctx.io2.emit("seq", i);
+      if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
+    }
+    return true;
+  `);
+  t.same(
+    await received,
+    Array.from({ length: count }, (_, i) => i),
+    "every broadcast arrives once, in order",
+  );
+  await until(async () => (await c.workers[0].eval(UPGRADED)) === true, "the new server to upgrade too");
+  t.pass("the new server sends on a data socket too");
+  await until(
+    async () => (await c.workers[1].eval(`return io.of("/").adapter.serverCount()`)) === 2,
+    "the other worker to count the new server",
+  );
+  t.pass("the other worker counts the new server");
+});
+
+t.test("connections that are no worker of ours are closed; the workers go on", async (t) => {
+  const c = await startCluster(t, { workers: 2, dataSocket: true });
+  const path = c.hub!.dataSocketPath as string;
+  const stranger = async (bytes: Buffer) => {
+    const socket = createConnection(path);
+    socket.on("error", () => {});
+    const closed = once(socket, "close", 10_000);
+    socket.end(bytes);
+    await closed;
+  };
+  const rejectedBefore = unixSocketStats().framesRejected;
+  await stranger(Buffer.from("GET / HTTP/1.1\r\n\r\n"));
+  t.equal(unixSocketStats().framesRejected - rejectedBefore, 1, "garbage: the connection is closed and counted");
+  await stranger(encodeFrame(envelope({ k: Kind.UPGRADE, t: "not-a-token" }))!);
+  t.pass("a wrong token: the connection is closed");
+  await stranger(encodeFrame(envelope({ k: Kind.HELLO, uid: "intruder", role: "server" }))!);
+  t.pass("anything but a token first: the connection is closed");
+  t.equal(c.hub!.stats().workers, 2, "no member was added");
+
+  const client = await c.connect(1);
+  const got = once(client, "still", 10_000);
+  await c.workers[0].eval(`io.emit("still", "here"); return true`);
+  t.same(await got, ["here"], "the workers still talk over their own sockets");
+  t.same(await c.serverCounts(), [2, 2]);
+});
