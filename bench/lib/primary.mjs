@@ -15,7 +15,7 @@ const CLIENTS = fileURLToPath(new URL("./clients.mjs", import.meta.url));
 
 let hub = null;
 if (spec.adapter === "ours") {
-  hub = require("../../dist/index.js").setupPrimary();
+  hub = require("../../dist/index.js").setupPrimary({ dataSocket: process.env.DATA_SOCKET !== "0" });
 } else if (spec.adapter === "baseline") {
   hub = require(process.env.BASELINE).setupPrimary();
 } else if (spec.adapter === "official") {
@@ -26,6 +26,21 @@ if (spec.adapter === "ours") {
     if (message?.r !== 1) return;
     for (const worker of Object.values(cluster.workers)) if (worker !== origin) worker.send(message);
   });
+}
+
+// MEMLOG=file: the primary's memory every second, appended to that file (where RSS goes: heap,
+// buffers, the rest).
+if (process.env.MEMLOG) {
+  const { appendFileSync } = require("node:fs");
+  const mb = (n) => (n / 1024 / 1024).toFixed(0);
+  setInterval(() => {
+    const m = process.memoryUsage();
+    const queued = hub?.stats?.().messagesQueued ?? 0;
+    appendFileSync(
+      process.env.MEMLOG,
+      `[memlog ${spec.adapter}] rss ${mb(m.rss)} heapUsed ${mb(m.heapUsed)} heapTotal ${mb(m.heapTotal)} external ${mb(m.external)} arrayBuffers ${mb(m.arrayBuffers)} queued ${queued}\n`,
+    );
+  }, 1_000).unref();
 }
 
 // PROFILE=dir: every worker writes a V8 CPU profile there (node --cpu-prof), as the primary does.

@@ -45,7 +45,11 @@ process.send = function (message, ...rest) {
   channel.ok = ok;
   return ok;
 };
-const backpressured = () => !channel.ok && channel.pending > 0;
+// Ours on its data socket: the same signal, from the bytes waiting there (Node's IPC threshold).
+const IPC_HIGH_WATER = 128 * 1024;
+const link = () => (ADAPTER === "ours" ? require("../../dist/worker.js").workerLink() : null);
+const backpressured = () =>
+  (!channel.ok && channel.pending > 0) || (link()?.upgraded === true && link().queuedBytes > IPC_HIGH_WATER);
 
 // IPC bytes per broadcast: after each snapshot, the first IPC message that carries broadcasts is
 // serialized again as Node did it (JSON plus a newline, or v8.serialize for "advanced") and its
@@ -217,7 +221,7 @@ function flood({
     }
     for (let i = 0; i < burst; i++) {
       sendOne();
-      if (paced && !channel.ok) break;
+      if (paced && backpressured()) break;
       if (window > 0 && inFlight() >= window) break;
     }
     setImmediate(step);

@@ -127,7 +127,9 @@ export class SocketHub {
 
   #accept(socket: Socket): void {
     socket.unref();
-    this.#hub.addLink(new UnixSocketLink(socket, "worker", `connection ${++this.#links}`, this.#limits));
+    this.#hub.addLink(
+      new UnixSocketLink(socket, "worker", `connection ${++this.#links}`, { ...this.#limits, forwards: true }),
+    );
   }
 
   /** Steps down if the socket file is no longer ours: another process was elected meanwhile. */

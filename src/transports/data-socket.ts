@@ -135,7 +135,7 @@ export class DataSocketServer {
 
   #accept(socket: Socket): void {
     socket.unref();
-    const link = new UnixSocketLink(socket, "worker", "a data socket connection");
+    const link = new UnixSocketLink(socket, "worker", "a data socket connection", { forwards: true });
     const timer = setTimeout(() => {
       debug("close a data socket connection that presented no token in %d ms", TOKEN_TIMEOUT);
       link.close();
@@ -210,6 +210,11 @@ export class UpgradableLink implements Link {
   /** True once this side sends on the data socket (for tests and debugging). */
   get upgraded(): boolean {
     return this.#sendOnData;
+  }
+
+  /** Bytes waiting for the peer on the transport in use (what a sender may pace itself by). */
+  get queuedBytes(): number {
+    return this.#sendOnData ? (this.#data as UnixSocketLink).queuedBytes : this.#ipc.queuedBytes;
   }
 
   get queued(): number {

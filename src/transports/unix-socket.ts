@@ -144,7 +144,7 @@ export function encodeFrame(message: Envelope, maxFrameSize = MAX_FRAME_SIZE): B
 }
 
 /** Parses a frame body: our envelope, of our protocol version, or a FrameError. */
-function parseBody(body: Buffer): unknown {
+function parseBody(body: Buffer, keep: boolean): unknown {
   const split = body.indexOf(NEWLINE);
   let message: unknown;
   try {
@@ -162,7 +162,7 @@ function parseBody(body: Buffer): unknown {
     if (Object.hasOwn(message, "d")) throw new FrameError("garbage: a frame with two payloads");
     (message as Record<string, unknown>).d = body.toString("utf8", split + 1);
   }
-  bodies.set(message as unknown as Envelope, body);
+  if (keep) bodies.set(message as unknown as Envelope, body);
   return message;
 }
 
@@ -176,9 +176,15 @@ export class FrameDecoder {
   /** The body length of the frame being read, or -1 while its header is not complete. */
   #bodyLength = -1;
   readonly #maxFrameSize: number;
+  readonly #keepBodies: boolean;
 
-  constructor(maxFrameSize = MAX_FRAME_SIZE) {
+  /**
+   * @param keepBodies remember each envelope's body, to forward it as is (the hub's side); a
+   * worker, which forwards nothing, saves the bookkeeping
+   */
+  constructor(maxFrameSize = MAX_FRAME_SIZE, keepBodies = false) {
     this.#maxFrameSize = maxFrameSize;
+    this.#keepBodies = keepBodies;
   }
 
   /** Bytes received that do not yet make a whole frame. Non-zero at the end of a stream: truncated. */
@@ -207,7 +213,7 @@ export class FrameDecoder {
       if (this.#buffered < this.#bodyLength) return;
       const body = this.#take(this.#bodyLength);
       this.#bodyLength = -1;
-      onFrame(parseBody(body));
+      onFrame(parseBody(body, this.#keepBodies));
     }
   }
 
@@ -241,6 +247,8 @@ export class FrameDecoder {
 export interface UnixSocketLimits {
   maxFrameSize?: number;
   maxQueuedBytes?: number;
+  /** The hub's side of a connection: forward each envelope received in the bytes it came in. */
+  forwards?: boolean;
 }
 
 /** A link over one connected Unix socket: the hub's view of a worker, or a worker's view of the hub. */
@@ -279,7 +287,7 @@ export class UnixSocketLink implements Link {
     this.name = name;
     this.#maxFrameSize = limits.maxFrameSize ?? MAX_FRAME_SIZE;
     this.#maxQueuedBytes = limits.maxQueuedBytes ?? MAX_QUEUED_BYTES;
-    this.#decoder = new FrameDecoder(this.#maxFrameSize);
+    this.#decoder = new FrameDecoder(this.#maxFrameSize, limits.forwards === true);
     socket.on("data", (chunk: Buffer) => this.#receive(chunk));
     socket.on("end", () => {
       if (this.#decoder.pending > 0)
@@ -292,6 +300,11 @@ export class UnixSocketLink implements Link {
 
   get queued(): number {
     return this.#queued;
+  }
+
+  /** Bytes waiting for the peer: this tick's frames and what the socket has not written yet. */
+  get queuedBytes(): number {
+    return this.#socket.writableLength + this.#pendingBytes;
   }
 
   /** The connection (the data socket watches it close). */
@@ -326,7 +339,7 @@ export class UnixSocketLink implements Link {
     // The frames of one tick leave in one write: a burst of broadcasts costs one syscall. A ROOMS
     // leaves at once, with what is queued before it: the hub then knows of a join before anything
     // the worker does next (acknowledging it to the client, for one) can be seen.
-    if (message.k === Kind.ROOMS || this.#pendingBytes >= MAX_WRITE_BYTES) this.#flush();
+    if (message.k === Kind.ROOMS || this.#pendingBytes >= MAX_WRITE_BYTES || this.#queued === 1) this.#flush();
     else if (this.#pending.length === 1) process.nextTick(this.#flushTick);
   }
 
