@@ -267,7 +267,12 @@ export class UpgradableLink implements Link {
       return;
     }
     if (message.s === 1) return this.#startReading();
-    if (message.p === undefined && message.t === undefined && message.s === undefined) this.#offer(this.#side.server);
+    if (message.p !== undefined || message.t !== undefined || message.s !== undefined) return;
+    // A request while this link has a data socket: the worker's previous link closed (its last
+    // server closed) and a new server starts over. The worker asks only once the old socket has
+    // closed on its side, which is after this hub read all of it: the old one is done with.
+    if (this.#data !== null) this.#backToIpc();
+    this.#offer(this.#side.server);
   }
 
   /** Hub side, step 2. */
@@ -325,13 +330,20 @@ export class UpgradableLink implements Link {
       // Before the switch, the IPC channel still works: stay on it. In the hub, after the switch:
       // the worker closed its link (its last server closed; a BYE came first) while its process
       // lives on, and a new server of that process will start over on IPC.
-      debug("%s: the data socket closed, back to IPC", this.name);
-      this.#data = null;
-      this.#held = [];
-      this.#token = null;
-      this.#sendOnData = false;
-      this.#readData = false;
+      this.#backToIpc();
     });
+  }
+
+  /** Drops the data socket (closed, or replaced by a new request): from now on, IPC again. */
+  #backToIpc(): void {
+    const data = this.#data;
+    debug("%s: the data socket closed, back to IPC", this.name);
+    this.#data = null;
+    this.#held = [];
+    this.#token = null;
+    this.#sendOnData = false;
+    this.#readData = false;
+    data?.close();
   }
 
   /** Steps 5 (worker) and 6 (hub): what the peer sent on the socket after its marker, in order. */

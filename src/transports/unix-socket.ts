@@ -54,6 +54,9 @@ export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 /** Frames of one tick are written together up to this many bytes (1 MiB), then a write starts. */
 const MAX_WRITE_BYTES = 1024 * 1024;
 
+/** A flush of more separate slices than this joins them into one buffer rather than a long writev. */
+const MAX_SLICES = 16;
+
 /** How long (ms) a closing connection may take to flush what was sent before it is destroyed. */
 export const CLOSE_FLUSH_TIMEOUT = 1_000;
 
@@ -100,51 +103,52 @@ function warnOverflow(cap: number): void {
 }
 
 /**
- * The frame body of each envelope object, made once: the hub hands one envelope to every server's
- * link for a broadcast, and a PUBLISH or RESPONSE it forwards keeps the body it arrived in, so the
- * hub never encodes what it forwards. Bodies are never written to, so sharing them is safe.
+ * The frame (length and body) of each envelope object, made once: the hub hands one envelope to
+ * every server's link for a broadcast, and a PUBLISH or RESPONSE it forwards keeps the frame it
+ * arrived in (a slice of the very buffer it was read into), so the hub never encodes nor copies
+ * what it forwards. Frames are never written to, so sharing them is safe.
  */
-const bodies = new WeakMap<Envelope, Buffer>();
+const frames = new WeakMap<Envelope, Buffer>();
 
 /** The byte that ends a body's JSON header when a payload follows (JSON text never holds a raw one). */
 const NEWLINE = 0x0a;
 
 /**
- * The body of an envelope's frame: the envelope as JSON, except for a string payload `d`, which
- * follows the JSON after a newline, as it is (so that it is neither escaped by the sender nor
- * scanned twice by the receiver).
+ * The frame of an envelope: a 4-byte length, then the envelope as JSON, except for a string payload
+ * `d`, which follows the JSON after a newline, as it is (so that it is neither escaped by the
+ * sender nor scanned twice by the receiver).
  */
-export function encodeBody(message: Envelope): Buffer {
-  let body = bodies.get(message);
-  if (body !== undefined) return body;
+function frameOf(message: Envelope): Buffer {
+  let frame = frames.get(message);
+  if (frame !== undefined) return frame;
   const payload = (message as { d?: unknown }).d;
   if (typeof payload === "string") {
     const { d: _, ...rest } = message as Envelope & { d: string };
     const header = JSON.stringify(rest);
     const headerLength = Buffer.byteLength(header);
-    body = Buffer.allocUnsafe(headerLength + 1 + Buffer.byteLength(payload));
-    body.write(header, 0, "utf8");
-    body[headerLength] = NEWLINE;
-    body.write(payload, headerLength + 1, "utf8");
+    frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + headerLength + 1 + Buffer.byteLength(payload));
+    frame.write(header, FRAME_HEADER_SIZE, "utf8");
+    frame[FRAME_HEADER_SIZE + headerLength] = NEWLINE;
+    frame.write(payload, FRAME_HEADER_SIZE + headerLength + 1, "utf8");
   } else {
-    body = Buffer.from(JSON.stringify(message), "utf8");
+    const json = JSON.stringify(message);
+    frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + Buffer.byteLength(json));
+    frame.write(json, FRAME_HEADER_SIZE, "utf8");
   }
-  bodies.set(message, body);
-  return body;
+  frame.writeUInt32BE(frame.length - FRAME_HEADER_SIZE, 0);
+  frames.set(message, frame);
+  return frame;
 }
 
 /** Encodes one envelope as a whole frame (length and body). Returns null if it would exceed MAX_FRAME_SIZE. */
 export function encodeFrame(message: Envelope, maxFrameSize = MAX_FRAME_SIZE): Buffer | null {
-  const body = encodeBody(message);
-  if (body.length > maxFrameSize) return null;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + body.length);
-  frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, FRAME_HEADER_SIZE);
-  return frame;
+  const frame = frameOf(message);
+  return frame.length - FRAME_HEADER_SIZE > maxFrameSize ? null : frame;
 }
 
-/** Parses a frame body: our envelope, of our protocol version, or a FrameError. */
-function parseBody(body: Buffer, keep: boolean): unknown {
+/** Parses a frame: our envelope, of our protocol version, or a FrameError. */
+function parseFrame(frame: Buffer, keep: boolean): unknown {
+  const body = frame.subarray(FRAME_HEADER_SIZE);
   const split = body.indexOf(NEWLINE);
   let message: unknown;
   try {
@@ -162,13 +166,13 @@ function parseBody(body: Buffer, keep: boolean): unknown {
     if (Object.hasOwn(message, "d")) throw new FrameError("garbage: a frame with two payloads");
     (message as Record<string, unknown>).d = body.toString("utf8", split + 1);
   }
-  if (keep) bodies.set(message as unknown as Envelope, body);
+  if (keep) frames.set(message as unknown as Envelope, frame);
   return message;
 }
 
 /**
- * Cuts a byte stream into frames. Chunks are kept in a list and joined once per frame, so a large
- * frame that arrives in many chunks is copied once.
+ * Cuts a byte stream into frames. A frame within one chunk is a slice of it; one that arrives in
+ * several chunks is joined once.
  */
 export class FrameDecoder {
   #chunks: Buffer[] = [];
@@ -176,15 +180,15 @@ export class FrameDecoder {
   /** The body length of the frame being read, or -1 while its header is not complete. */
   #bodyLength = -1;
   readonly #maxFrameSize: number;
-  readonly #keepBodies: boolean;
+  readonly #keepFrames: boolean;
 
   /**
-   * @param keepBodies remember each envelope's body, to forward it as is (the hub's side); a
+   * @param keepFrames remember each envelope's frame, to forward it as is (the hub's side); a
    * worker, which forwards nothing, saves the bookkeeping
    */
-  constructor(maxFrameSize = MAX_FRAME_SIZE, keepBodies = false) {
+  constructor(maxFrameSize = MAX_FRAME_SIZE, keepFrames = false) {
     this.#maxFrameSize = maxFrameSize;
-    this.#keepBodies = keepBodies;
+    this.#keepFrames = keepFrames;
   }
 
   /** Bytes received that do not yet make a whole frame. Non-zero at the end of a stream: truncated. */
@@ -203,18 +207,31 @@ export class FrameDecoder {
     for (;;) {
       if (this.#bodyLength < 0) {
         if (this.#buffered < FRAME_HEADER_SIZE) return;
-        const length = this.#take(FRAME_HEADER_SIZE).readUInt32BE(0);
+        const length = this.#peekLength();
         if (length > this.#maxFrameSize) {
           throw new FrameError(`oversized: a frame of ${length} bytes (at most ${this.#maxFrameSize})`);
         }
         if (length === 0) throw new FrameError("garbage: an empty frame");
         this.#bodyLength = length;
       }
-      if (this.#buffered < this.#bodyLength) return;
-      const body = this.#take(this.#bodyLength);
+      if (this.#buffered < FRAME_HEADER_SIZE + this.#bodyLength) return;
+      const frame = this.#take(FRAME_HEADER_SIZE + this.#bodyLength);
       this.#bodyLength = -1;
-      onFrame(parseBody(body, this.#keepBodies));
+      onFrame(parseFrame(frame, this.#keepFrames));
     }
+  }
+
+  /** The length in the header of the next frame (buffered >= FRAME_HEADER_SIZE), left in place. */
+  #peekLength(): number {
+    const first = this.#chunks[0];
+    if (first.length >= FRAME_HEADER_SIZE) return first.readUInt32BE(0);
+    const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+    let offset = 0;
+    for (const chunk of this.#chunks) {
+      offset += chunk.copy(header, offset, 0, Math.min(chunk.length, FRAME_HEADER_SIZE - offset));
+      if (offset === FRAME_HEADER_SIZE) break;
+    }
+    return header.readUInt32BE(0);
   }
 
   /** Removes and returns the first `n` buffered bytes (n <= buffered). */
@@ -264,7 +281,7 @@ export class UnixSocketLink implements Link {
   #maxQueuedBytes: number;
   #queued = 0;
   #closed = false;
-  /** The bodies of this tick's frames, not yet handed to the socket, and their frames' size. */
+  /** This tick's frames, not yet handed to the socket, and their size. */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   /** Made once per link: an Error per dropped message would cost a stack trace each. */
@@ -328,12 +345,12 @@ export class UnixSocketLink implements Link {
         return this.#drop(message, `${this.name} holds ${unsent} unsent bytes`, error);
       }
     }
-    const body = encodeBody(message);
-    if (body.length > this.#maxFrameSize) {
+    const frame = frameOf(message);
+    if (frame.length - FRAME_HEADER_SIZE > this.#maxFrameSize) {
       return this.#drop(message, `the envelope is larger than ${this.#maxFrameSize} bytes`);
     }
-    this.#pending.push(body);
-    this.#pendingBytes += FRAME_HEADER_SIZE + body.length;
+    this.#pending.push(frame);
+    this.#pendingBytes += frame.length;
     this.#queued++;
     stats.framesSent++;
     // The frames of one tick leave in one write: a burst of broadcasts costs one syscall. A ROOMS
@@ -378,27 +395,51 @@ export class UnixSocketLink implements Link {
     this.#listeners.closed();
   }
 
-  /** Writes this tick's frames in one buffer. */
+  /**
+   * Writes this tick's frames. Frames that lie one after the other in one buffer (a run of frames
+   * the hub read from another socket, forwarded to this one) go as one slice of it: no copy. Few
+   * slices leave in one writev; many small ones are joined first.
+   */
   #flush(): void {
     const pending = this.#pending;
     const count = pending.length;
     if (count === 0) return;
-    const out = Buffer.allocUnsafe(this.#pendingBytes);
+    const total = this.#pendingBytes;
     this.#pending = [];
     this.#pendingBytes = 0;
-    let offset = 0;
-    for (const body of pending) {
-      offset = out.writeUInt32BE(body.length, offset);
-      offset += body.copy(out, offset);
-    }
-    if (this.#socket.destroyed) {
+    const socket = this.#socket;
+    if (socket.destroyed) {
       this.#queued -= count;
       return;
     }
-    this.#socket.write(out, (error?: Error | null) => {
+    const written = (error?: Error | null) => {
       this.#queued -= count;
       if (error) debug("write error on %s: %s", this.name, error.message);
-    });
+    };
+    const slices: Buffer[] = [];
+    let { buffer, byteOffset: start, length: end } = pending[0];
+    end += start;
+    for (let i = 1; i < count; i++) {
+      const frame = pending[i];
+      if (frame.buffer === buffer && frame.byteOffset === end) {
+        end += frame.length;
+        continue;
+      }
+      slices.push(Buffer.from(buffer, start, end - start));
+      ({ buffer, byteOffset: start } = frame);
+      end = start + frame.length;
+    }
+    slices.push(Buffer.from(buffer, start, end - start));
+    if (slices.length === 1) {
+      socket.write(slices[0], written);
+    } else if (slices.length > MAX_SLICES) {
+      socket.write(Buffer.concat(slices, total), written);
+    } else {
+      socket.cork();
+      for (let i = 0; i < slices.length - 1; i++) socket.write(slices[i]);
+      socket.write(slices[slices.length - 1], written);
+      socket.uncork();
+    }
   }
 
   #receive(chunk: Buffer): void {

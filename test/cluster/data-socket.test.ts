@@ -86,6 +86,11 @@ t.test("a new server in the same process starts over and keeps order across the 
     "the other worker to count the new server",
   );
   t.pass("the other worker counts the new server");
+  await until(
+    async () => (await c.workers[0].eval(`return ctx.io2.of("/").adapter.serverCount()`)) === 2,
+    "the new server to count the other",
+  );
+  t.pass("and the new server counts the other: messages reach it too");
 });
 
 t.test("connections that are no worker of ours are closed; the workers go on", async (t) => {
