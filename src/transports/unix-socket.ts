@@ -416,6 +416,10 @@ export class UnixSocketLink implements Link {
       this.#queued -= count;
       if (error) debug("write error on %s: %s", this.name, error.message);
     };
+    if (count === 1) {
+      socket.write(pending[0], written);
+      return;
+    }
     const slices: Buffer[] = [];
     let { buffer, byteOffset: start, length: end } = pending[0];
     end += start;
