@@ -33,7 +33,11 @@ if (spec.adapter === "ours") {
 if (process.env.MEMLOG) {
   const { appendFileSync } = require("node:fs");
   const mb = (n) => (n / 1024 / 1024).toFixed(0);
+  let memlogTicks = 0;
   setInterval(() => {
+    if (process.env.MEMLOG_GC && globalThis.gc) globalThis.gc();
+    if (process.env.MEMLOG_SNAPSHOT && ++memlogTicks === 12)
+      require("node:v8").writeHeapSnapshot(process.env.MEMLOG_SNAPSHOT);
     const m = process.memoryUsage();
     const queued = hub?.stats?.().messagesQueued ?? 0;
     appendFileSync(

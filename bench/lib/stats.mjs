@@ -57,7 +57,10 @@ export function windowFigures(window, { receivers, field = "received", sender = 
  */
 export function bytesRead(window, index) {
   const snaps = window.workers[index];
+  const received = snaps[1].received - snaps[0].received;
+  // No broadcast received, no byte of one (the socket still carries heartbeats, as IPC does).
+  if (received === 0) return 0;
   const socketBytes = (snaps[1].socketBytes ?? 0) - (snaps[0].socketBytes ?? 0);
   if (socketBytes > 0) return socketBytes;
-  return (snaps[1].received - snaps[0].received) * snaps[1].bytesPerBroadcast;
+  return received * snaps[1].bytesPerBroadcast;
 }

@@ -207,6 +207,11 @@ export class UpgradableLink implements Link {
     });
   }
 
+  /** @internal the data socket's link, once connected (tests write to it). */
+  get data(): UnixSocketLink | null {
+    return this.#data;
+  }
+
   /** True once this side sends on the data socket (for tests and debugging). */
   get upgraded(): boolean {
     return this.#sendOnData;
@@ -327,6 +332,10 @@ export class UpgradableLink implements Link {
       if (this.#data !== link || this.#closed) return;
       // A worker whose socket closes after the switch lost its hub (hub.close()).
       if (this.#side === "worker" && (this.#sendOnData || this.#readData)) return this.close();
+      // The hub closed it on a bad frame: the worker's stream is corrupt, what it sent since is
+      // lost. It is out, as if it had exited: the others hear it LEFT (and it sees its socket
+      // close, so it knows it is alone).
+      if (link.rejected) return this.close();
       // Before the switch, the IPC channel still works: stay on it. In the hub, after the switch:
       // the worker closed its link (its last server closed; a BYE came first) while its process
       // lives on, and a new server of that process will start over on IPC.

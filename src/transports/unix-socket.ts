@@ -57,6 +57,14 @@ const MAX_WRITE_BYTES = 1024 * 1024;
 /** A flush of more separate slices than this joins them into one buffer rather than a long writev. */
 const MAX_SLICES = 16;
 
+/** The frames in one buffer of their own (never a slice of Node's shared pool). */
+function copyFrames(frames: Buffer[], total: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(total);
+  let offset = 0;
+  for (const frame of frames) offset += frame.copy(out, offset);
+  return out;
+}
+
 /** How long (ms) a closing connection may take to flush what was sent before it is destroyed. */
 export const CLOSE_FLUSH_TIMEOUT = 1_000;
 
@@ -281,6 +289,7 @@ export class UnixSocketLink implements Link {
   #maxQueuedBytes: number;
   #queued = 0;
   #closed = false;
+  #rejected = false;
   /** This tick's frames, not yet handed to the socket, and their size. */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
@@ -322,6 +331,11 @@ export class UnixSocketLink implements Link {
   /** Bytes waiting for the peer: this tick's frames and what the socket has not written yet. */
   get queuedBytes(): number {
     return this.#socket.writableLength + this.#pendingBytes;
+  }
+
+  /** True once a bad frame from the peer closed this link. */
+  get rejected(): boolean {
+    return this.#rejected;
   }
 
   /** The connection (the data socket watches it close). */
@@ -416,6 +430,12 @@ export class UnixSocketLink implements Link {
       this.#queued -= count;
       if (error) debug("write error on %s: %s", this.name, error.message);
     };
+    if (socket.writableLength > 0) {
+      // Behind a backlog, this write waits in memory: copy the frames, so that a small frame never
+      // keeps alive the whole buffer it was read into (or a pool slab). The cap then bounds memory.
+      socket.write(copyFrames(pending, total), written);
+      return;
+    }
     if (count === 1) {
       socket.write(pending[0], written);
       return;
@@ -437,7 +457,7 @@ export class UnixSocketLink implements Link {
     if (slices.length === 1) {
       socket.write(slices[0], written);
     } else if (slices.length > MAX_SLICES) {
-      socket.write(Buffer.concat(slices, total), written);
+      socket.write(copyFrames(slices, total), written);
     } else {
       socket.cork();
       for (let i = 0; i < slices.length - 1; i++) socket.write(slices[i]);
@@ -457,6 +477,7 @@ export class UnixSocketLink implements Link {
   }
 
   #reject(error: FrameError): void {
+    this.#rejected = true;
     stats.framesRejected++;
     debug("close %s: bad frame (%s)", this.name, error.message);
     this.#shutdown(true);

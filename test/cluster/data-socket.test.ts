@@ -118,3 +118,24 @@ t.test("connections that are no worker of ours are closed; the workers go on", a
   t.same(await got, ["here"], "the workers still talk over their own sockets");
   t.same(await c.serverCounts(), [2, 2]);
 });
+
+t.test("a worker whose data socket carries garbage is out, as if it had exited; the others go on", async (t) => {
+  const c = await startCluster(t, { workers: 3, dataSocket: true });
+  await until(
+    async () => (await Promise.all(c.workers.map((w) => w.eval(UPGRADED)))).every((u) => u === true),
+    "every worker to send on the data socket",
+    10_000,
+  );
+  const rejectedBefore = unixSocketStats().framesRejected;
+  await c.workers[2].eval(`
+    require("../../dist/worker").workerLink().data.socket.write(Buffer.from([0, 0, 0, 5, 1, 2, 3, 4, 5]));
+    return true;
+  `);
+  await until(async () => (await c.serverCounts()).join() === "2,2,1", "the others to count it out, and it itself");
+  t.equal(unixSocketStats().framesRejected - rejectedBefore, 1, "the bad frame is counted");
+  t.equal(c.hub!.stats().workers, 2, "the hub relays for the other two");
+  const client = await c.connect(1);
+  const got = once(client, "after-garbage", 10_000);
+  await c.workers[0].eval(`io.emit("after-garbage", 1); return true`);
+  t.same(await got, [1], "the others still talk");
+});
