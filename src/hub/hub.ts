@@ -13,6 +13,7 @@ import { QueueOverflowError } from "../errors";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../options";
 import { sizeAbove } from "../protocol/codec";
 import {
+  type Batch,
   checkEnvelope,
   type Envelope,
   envelope,
@@ -165,6 +166,7 @@ export class Hub {
       case Kind.HELLO:
         return this.#hello(link, env.uid, env.role);
       case Kind.BATCH:
+        if (this.#forwardBatch(link, env)) return;
         // Each envelope of the batch as if it had come alone, in order.
         for (const item of unbatch(env)) this.#receive(link, item);
         return;
@@ -193,6 +195,38 @@ export class Hub {
       default:
         return this.#reject(link, `kind ${env.k}, which only the hub sends`);
     }
+  }
+
+  /**
+   * A batch of plain broadcasts (bare payloads: no rooms, offset or flag) goes to every other
+   * server, as each of them would. A link that takes batches gets it whole (a Unix socket writes
+   * the frame it came in); the others get its items. Returns false, for the batch to be taken
+   * apart, when an item is anything else or too large, or the link has not said HELLO.
+   */
+  #forwardBatch(origin: Link, batch: Batch): boolean {
+    const items = batch.b;
+    if (origin.kind !== "bridge" && this.#links.get(origin)?.size === 0) return false;
+    let bytes = 0;
+    for (const item of items) {
+      if (typeof item !== "string" || sizeAbove(item, this.#maxMessageSize) !== -1) return false;
+      bytes += item.length;
+    }
+    let envelopes: Envelope[] | null = null;
+    let count = 0;
+    for (const link of this.#serverLinks) {
+      if (link === origin) continue;
+      count++;
+      if (link.acceptsBatches === true) {
+        this.#counters.messagesRouted += items.length - 1;
+        this.#counters.bytesRouted += bytes;
+        this.#deliver(link, batch, 0);
+        continue;
+      }
+      envelopes ??= unbatch(batch) as Envelope[];
+      for (const message of envelopes) this.#deliver(link, message, (message as Publish).d.length);
+    }
+    debug("forward a batch of %d messages from %s to %d links", items.length, origin.name, count);
+    return true;
   }
 
   #tooLarge(link: Link, payload: string): boolean {

@@ -212,6 +212,11 @@ export class UpgradableLink implements Link {
     return this.#data;
   }
 
+  /** On the data socket, a BATCH of plain broadcasts goes as is (see Link). */
+  get acceptsBatches(): boolean {
+    return this.#sendOnData;
+  }
+
   /** True once this side sends on the data socket (for tests and debugging). */
   get upgraded(): boolean {
     return this.#sendOnData;

@@ -30,6 +30,11 @@ export interface Link {
   onDropped(listener: (error: Error, count: number) => void): void;
   /** Envelopes handed to the transport and not yet written. */
   readonly queued: number;
+  /**
+   * True when `send()` takes a BATCH of plain broadcasts as is (a Unix socket: the hub forwards the
+   * frame it read); otherwise the hub sends its items one by one.
+   */
+  readonly acceptsBatches?: boolean;
   /** Stops relaying: removes the link's listeners; does not kill the peer. */
   close(): void;
 }

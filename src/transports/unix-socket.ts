@@ -18,11 +18,13 @@ import type { Socket } from "node:net";
 import debugModule from "debug";
 import { QueueOverflowError } from "../errors";
 import {
+  batchItem,
   type Envelope,
   isOwnMessage,
   Kind,
   MESSAGE_SOURCE,
   PROTOCOL_VERSION,
+  type Publish,
   reportVersionSkew,
 } from "../protocol/messages";
 import { VOLATILE_HIGH_WATER } from "./ipc";
@@ -148,6 +150,47 @@ function frameOf(message: Envelope): Buffer {
   return frame;
 }
 
+/** A PUBLISH with a payload and no other field: the item a BATCH carries as a bare string. */
+function isPlainPublish(message: Envelope): message is Publish {
+  return message.k === Kind.PUBLISH && typeof batchItem(message) === "string";
+}
+
+/** The JSON header of a BATCH frame, whose items follow the newline. */
+const BATCH_HEADER = Buffer.from(`${JSON.stringify({ [MESSAGE_SOURCE]: PROTOCOL_VERSION, k: Kind.BATCH })}\n`);
+
+/**
+ * The frame of plain broadcasts of one tick (PUBLISH envelopes with a payload and no other field):
+ * a BATCH whose items follow its JSON header, each a 4-byte length and the payload as it is. The
+ * hub forwards it whole, and a receiver reads N broadcasts from one frame.
+ */
+function batchFrameOf(messages: Publish[]): Buffer {
+  let size = FRAME_HEADER_SIZE + BATCH_HEADER.length;
+  for (const message of messages) size += FRAME_HEADER_SIZE + Buffer.byteLength(message.d);
+  const frame = Buffer.allocUnsafe(size);
+  frame.writeUInt32BE(size - FRAME_HEADER_SIZE, 0);
+  let offset = FRAME_HEADER_SIZE + BATCH_HEADER.copy(frame, FRAME_HEADER_SIZE);
+  for (const message of messages) {
+    const length = frame.write(message.d, offset + FRAME_HEADER_SIZE, "utf8");
+    frame.writeUInt32BE(length, offset);
+    offset += FRAME_HEADER_SIZE + length;
+  }
+  return frame;
+}
+
+/** The items after a BATCH frame's header, or a FrameError if they do not fill it exactly. */
+function batchItems(body: Buffer, from: number): string[] {
+  const items: string[] = [];
+  let offset = from;
+  while (offset < body.length) {
+    if (offset + FRAME_HEADER_SIZE > body.length) throw new FrameError("garbage: a batch item cut short");
+    const end = offset + FRAME_HEADER_SIZE + body.readUInt32BE(offset);
+    if (end > body.length) throw new FrameError("garbage: a batch item longer than its frame");
+    items.push(body.toString("utf8", offset + FRAME_HEADER_SIZE, end));
+    offset = end;
+  }
+  return items;
+}
+
 /** Encodes one envelope as a whole frame (length and body). Returns null if it would exceed MAX_FRAME_SIZE. */
 export function encodeFrame(message: Envelope, maxFrameSize = MAX_FRAME_SIZE): Buffer | null {
   const frame = frameOf(message);
@@ -171,8 +214,12 @@ function parseFrame(frame: Buffer, keep: boolean): unknown {
     throw new FrameError(`a frame of protocol version ${JSON.stringify(version)} (ours: ${PROTOCOL_VERSION})`);
   }
   if (split !== -1) {
-    if (Object.hasOwn(message, "d")) throw new FrameError("garbage: a frame with two payloads");
-    (message as Record<string, unknown>).d = body.toString("utf8", split + 1);
+    const record = message as Record<string, unknown>;
+    if (Object.hasOwn(record, "d") || Object.hasOwn(record, "b")) {
+      throw new FrameError("garbage: a frame with two payloads");
+    }
+    if (record.k === Kind.BATCH) record.b = batchItems(body, split + 1);
+    else record.d = body.toString("utf8", split + 1);
   }
   if (keep) frames.set(message as unknown as Envelope, frame);
   return message;
@@ -283,6 +330,7 @@ export class UnixSocketLink implements Link {
   readonly kind: LinkKind;
   /** Envelopes this link did not send (over the queue cap, oversized, or closed). */
   dropped = 0;
+  readonly acceptsBatches = true;
   #socket: Socket;
   #decoder: FrameDecoder;
   #maxFrameSize: number;
@@ -292,7 +340,11 @@ export class UnixSocketLink implements Link {
   #rejected = false;
   /** This tick's frames, not yet handed to the socket, and their size. */
   #pending: Buffer[] = [];
+  /** The envelopes in #pending and #run (a batch counts its items), and their size, about. */
+  #pendingEnvelopes = 0;
   #pendingBytes = 0;
+  /** This tick's plain broadcasts not yet framed: one BATCH frame when the run ends. */
+  #run: Publish[] = [];
   /** Made once per link: an Error per dropped message would cost a stack trace each. */
   #overflowErrors: [nonVolatile: QueueOverflowError | null, volatile: QueueOverflowError | null] = [null, null];
   #listeners = new LinkListeners();
@@ -347,7 +399,7 @@ export class UnixSocketLink implements Link {
     if (this.#closed || this.#socket.destroyed || !this.#socket.writable) {
       return this.#drop(message, `${this.name} is closed`);
     }
-    if (message.k === Kind.PUBLISH || message.k === Kind.RESPONSE) {
+    if (message.k === Kind.PUBLISH || message.k === Kind.RESPONSE || message.k === Kind.BATCH) {
       const unsent = this.#socket.writableLength + this.#pendingBytes;
       // Volatile broadcasts go first, as Socket.IO drops them toward a client that is not ready.
       const volatile = message.k === Kind.PUBLISH && message.v === 1;
@@ -359,13 +411,26 @@ export class UnixSocketLink implements Link {
         return this.#drop(message, `${this.name} holds ${unsent} unsent bytes`, error);
       }
     }
+    // A plain broadcast made in this process, while earlier frames wait: it joins this tick's batch.
+    if (this.#queued > 0 && isPlainPublish(message) && !frames.has(message)) {
+      this.#run.push(message);
+      this.#pendingBytes += FRAME_HEADER_SIZE + message.d.length;
+      this.#pendingEnvelopes++;
+      this.#queued++;
+      if (this.#pending.length === 0 && this.#run.length === 1) process.nextTick(this.#flushTick);
+      if (this.#pendingBytes >= MAX_WRITE_BYTES) this.#flush();
+      return;
+    }
+    this.#closeRun();
     const frame = frameOf(message);
     if (frame.length - FRAME_HEADER_SIZE > this.#maxFrameSize) {
       return this.#drop(message, `the envelope is larger than ${this.#maxFrameSize} bytes`);
     }
+    const envelopes = message.k === Kind.BATCH ? message.b.length : 1;
     this.#pending.push(frame);
     this.#pendingBytes += frame.length;
-    this.#queued++;
+    this.#pendingEnvelopes += envelopes;
+    this.#queued += envelopes;
     stats.framesSent++;
     // The frames of one tick leave in one write: a burst of broadcasts costs one syscall. A ROOMS
     // leaves at once, with what is queued before it: the hub then knows of a join before anything
@@ -409,25 +474,37 @@ export class UnixSocketLink implements Link {
     this.#listeners.closed();
   }
 
+  /** Frames this tick's run of plain broadcasts: one PUBLISH frame, or a BATCH of them. */
+  #closeRun(): void {
+    const run = this.#run;
+    if (run.length === 0) return;
+    this.#run = [];
+    this.#pending.push(run.length === 1 ? frameOf(run[0]) : batchFrameOf(run));
+    stats.framesSent++;
+  }
+
   /**
    * Writes this tick's frames. Frames that lie one after the other in one buffer (a run of frames
    * the hub read from another socket, forwarded to this one) go as one slice of it: no copy. Few
    * slices leave in one writev; many small ones are joined first.
    */
   #flush(): void {
+    this.#closeRun();
     const pending = this.#pending;
     const count = pending.length;
     if (count === 0) return;
-    const total = this.#pendingBytes;
+    const total = pending.reduce((sum, frame) => sum + frame.length, 0);
+    const envelopes = this.#pendingEnvelopes;
     this.#pending = [];
+    this.#pendingEnvelopes = 0;
     this.#pendingBytes = 0;
     const socket = this.#socket;
     if (socket.destroyed) {
-      this.#queued -= count;
+      this.#queued -= envelopes;
       return;
     }
     const written = (error?: Error | null) => {
-      this.#queued -= count;
+      this.#queued -= envelopes;
       if (error) debug("write error on %s: %s", this.name, error.message);
     };
     if (socket.writableLength > 0) {
@@ -484,9 +561,10 @@ export class UnixSocketLink implements Link {
   }
 
   #drop(message: Envelope, why: string, error?: QueueOverflowError): void {
-    this.dropped++;
+    const count = message.k === Kind.BATCH ? message.b.length : 1;
+    this.dropped += count;
     stats.framesDropped++;
-    debug("drop an envelope of kind %d to %s: %s", message.k, this.name, why);
-    this.#listeners.dropped(error ?? new Error(why));
+    debug("drop %d envelopes of kind %d to %s: %s", count, message.k, this.name, why);
+    this.#listeners.dropped(error ?? new Error(why), count);
   }
 }

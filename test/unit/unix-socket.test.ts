@@ -4,7 +4,7 @@ import { createServer, connect as netConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { envelope, Kind, type Publish } from "../../src/protocol/messages";
+import { type Batch, envelope, Kind, type Publish } from "../../src/protocol/messages";
 import {
   encodeFrame,
   FrameDecoder,
@@ -105,11 +105,22 @@ t.test("a link carries envelopes both ways, in order", async (t) => {
   right.onMessage((m) => got.push(m));
   const sentBefore = unixSocketStats().framesSent;
   for (let i = 0; i < 100; i++) left.send(publish(String(i)));
-  t.equal(unixSocketStats().framesSent - sentBefore, 100);
-  await until(() => got.length === 100, "100 envelopes");
+  // Plain broadcasts of one tick travel together: the items of a BATCH frame are bare payloads.
+  const payloads = () => got.flatMap((m) => ((m as Batch).k === Kind.BATCH ? (m as Batch).b : [(m as Publish).d]));
+  await until(() => payloads().length === 100, "100 envelopes");
   t.same(
-    got.map((m) => (m as Publish).d),
+    payloads(),
     Array.from({ length: 100 }, (_, i) => String(i)),
+    "in order",
+  );
+  t.equal(
+    unixSocketStats().framesSent - sentBefore,
+    2,
+    "the first alone (the link was idle), the 99 others in one frame",
+  );
+  t.same(
+    got.map((m) => (m as Batch).k),
+    [Kind.PUBLISH, Kind.BATCH],
   );
   await until(() => left.queued === 0, "the writes to complete");
   const closed = new Promise<void>((resolve) => right.onClose(resolve));
@@ -197,4 +208,35 @@ t.test("a bad frame closes the connection and is counted; so does a truncated on
   const link = new UnixSocketLink(a, "worker", "born closed");
   await new Promise<void>((resolve) => link.onClose(resolve));
   t.pass("a link over a destroyed socket closes at once");
+});
+
+t.test("a BATCH frame: bare payloads after its header; a malformed one closes the connection", async (t) => {
+  const items = ["a", "é😀", "", "x".repeat(70_000)];
+  const batch = envelope<Batch>({ k: Kind.BATCH, b: items });
+  const header = Buffer.from('{"sio-ipc":1,"k":11}\n');
+  const parts = items.map((item) => {
+    const bytes = Buffer.from(item);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    return Buffer.concat([length, bytes]);
+  });
+  const frameOfParts = (body: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(body.length);
+    return Buffer.concat([length, body]);
+  };
+  const decoded = decodeAll(new FrameDecoder(), [frameOfParts(Buffer.concat([header, ...parts]))]);
+  t.same(decoded, [batch], "items as strings, in order");
+  t.same(
+    decodeAll(new FrameDecoder(), [encodeFrame(batch)!]),
+    [batch],
+    "a BATCH made elsewhere (JSON, items inside) reads the same",
+  );
+  for (const [what, body] of [
+    ["an item cut short", Buffer.concat([header, parts[0], Buffer.from([0, 0])])],
+    ["an item longer than its frame", Buffer.concat([header, Buffer.from([0, 0, 0, 9, 1])])],
+    ["items and a JSON list", Buffer.concat([Buffer.from('{"sio-ipc":1,"k":11,"b":[]}\n'), parts[0]])],
+  ] as const) {
+    t.throws(() => new FrameDecoder().push(frameOfParts(body), () => {}), /garbage/, what);
+  }
 });
