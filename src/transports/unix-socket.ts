@@ -17,6 +17,7 @@
 import type { Socket } from "node:net";
 import debugModule from "debug";
 import { QueueOverflowError } from "../errors";
+import { MAX_MESSAGE_SIZE_LIMIT } from "../options";
 import {
   batchItem,
   type Envelope,
@@ -36,11 +37,12 @@ const debug = debugModule("socket.io-ipc-adapter:unix-socket");
 export const FRAME_HEADER_SIZE = 4;
 
 /**
- * The largest frame body accepted or sent, in bytes (64 MiB). A header announcing more closes the
- * connection at once, before anything is buffered; an envelope that would encode to more is not
- * sent (dropped and counted).
+ * The largest frame body accepted or sent, in bytes: the largest `maxMessageSize` allowed (256 MiB)
+ * plus room for the envelope, so that every message a sender may send fits in one frame. A header
+ * announcing more closes the connection at once, before anything is buffered; an envelope that
+ * would encode to more is not sent (dropped and counted).
  */
-export const MAX_FRAME_SIZE = 64 * 1024 * 1024;
+export const MAX_FRAME_SIZE = MAX_MESSAGE_SIZE_LIMIT + 64 * 1024;
 
 /**
  * The per-connection cap on bytes written and not yet taken by the peer (16 MiB, some 60,000
@@ -55,6 +57,13 @@ export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
 /** Frames of one tick are written together up to this many bytes (1 MiB), then a write starts. */
 const MAX_WRITE_BYTES = 1024 * 1024;
+
+/**
+ * Payloads up to this many characters (64 Ki) join a BATCH frame; a larger one gains nothing from
+ * it and keeps a frame of its own, checked against the frame size limit. A batch frame thus stays
+ * under MAX_WRITE_BYTES plus one item.
+ */
+const MAX_BATCH_ITEM = 64 * 1024;
 
 /** A flush of more separate slices than this joins them into one buffer rather than a long writev. */
 const MAX_SLICES = 16;
@@ -412,7 +421,7 @@ export class UnixSocketLink implements Link {
       }
     }
     // A plain broadcast made in this process, while earlier frames wait: it joins this tick's batch.
-    if (this.#queued > 0 && isPlainPublish(message) && !frames.has(message)) {
+    if (this.#queued > 0 && isPlainPublish(message) && message.d.length <= MAX_BATCH_ITEM && !frames.has(message)) {
       this.#run.push(message);
       this.#pendingBytes += FRAME_HEADER_SIZE + message.d.length;
       this.#pendingEnvelopes++;

@@ -139,3 +139,21 @@ t.test("a worker whose data socket carries garbage is out, as if it had exited; 
   await c.workers[0].eval(`io.emit("after-garbage", 1); return true`);
   t.same(await got, [1], "the others still talk");
 });
+
+t.test("a message over 64 MiB crosses the data socket when maxMessageSize allows it", async (t) => {
+  const limit = 80 * 1024 * 1024;
+  const c = await startCluster(t, {
+    workers: 2,
+    dataSocket: true,
+    primary: { maxMessageSize: limit },
+    fixture: { adapter: { maxMessageSize: limit } },
+  });
+  const size = 65 * 1024 * 1024;
+  await c.workers[0].eval(`io.serverSideEmit("ping-servers", "x".repeat(${size})); return true`, 60_000);
+  const length = await c.workers[1].eval(
+    `await ctx.waitFor(() => ctx.serverSideEvents.length > 0, 60_000); return ctx.serverSideEvents[0].args[0].length`,
+    70_000,
+  );
+  t.equal(length, size, "65 MiB arrived whole");
+  t.equal(c.hub!.stats().messagesTooLarge, 0, "nothing dropped as too large");
+});

@@ -28,6 +28,8 @@ export interface ClusterOptions {
    * the serialization only matters on IPC.
    */
   dataSocket?: boolean;
+  /** Other options of the hub's setupPrimary() (e.g. maxMessageSize). */
+  primary?: { maxMessageSize?: number };
   exec?: string;
 }
 
@@ -170,7 +172,9 @@ export function usesDataSocket(options: ClusterOptions): boolean {
 export async function startCluster(t: Tap, options: ClusterOptions = {}): Promise<TestCluster> {
   const testCluster = new TestCluster(options, t);
   t.teardown(() => testCluster.stop());
-  if (options.hub !== false) testCluster.hub = setupPrimary({ dataSocket: usesDataSocket(options) });
+  if (options.hub !== false) {
+    testCluster.hub = setupPrimary({ ...options.primary, dataSocket: usesDataSocket(options) });
+  }
   const count = options.workers ?? 2;
   // One at a time: a 2-core machine starts them no faster in parallel, and ports stay in order.
   for (let i = 0; i < count; i++) await testCluster.fork();
