@@ -27,7 +27,7 @@
  * TOKEN_TIMEOUT is closed: no other process can pose as a worker.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,6 +63,47 @@ function isUpgrade(message: unknown): message is Upgrade {
   );
 }
 
+/** The data socket's directory is `<tmpdir>/sio-ipc-hub-XXXXXX`, with `hub.sock` in it. */
+const DIR_PREFIX = "sio-ipc-hub-";
+const SOCKET_NAME = "hub.sock";
+
+/**
+ * Removes the directories of this user's earlier primaries that died without cleaning up (killed by
+ * a signal they did not handle, e.g. SIGTERM or SIGKILL): a directory of ours that holds only
+ * `hub.sock`, where nobody accepts a connection. A live hub accepts one, and its directory stays.
+ * In the background; errors are ignored (another user's directory cannot even be read).
+ */
+function sweepStaleDirectories(own: string): void {
+  const root = tmpdir();
+  let names: string[];
+  try {
+    names = readdirSync(root).filter((name) => name.startsWith(DIR_PREFIX));
+  } catch {
+    return;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    const dir = join(root, name);
+    if (dir === own) continue;
+    try {
+      const stat = lstatSync(dir);
+      if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid)) continue;
+      const entries = readdirSync(dir);
+      if (entries.length !== 1 || entries[0] !== SOCKET_NAME) continue;
+    } catch {
+      continue;
+    }
+    const probe = createConnection(join(dir, SOCKET_NAME));
+    probe.on("connect", () => probe.destroy());
+    probe.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "ECONNREFUSED") return;
+      rmSync(dir, { recursive: true, force: true });
+      debug("removed %s, left by a primary that did not clean up", dir);
+    });
+    probe.unref();
+  }
+}
+
 /** Worker side: data sockets of closed links that are still flushing what they sent. */
 const closingSockets = new Set<Socket>();
 
@@ -87,8 +128,8 @@ export class DataSocketServer {
   }
 
   private constructor() {
-    const dir = mkdtempSync(join(tmpdir(), "sio-ipc-"));
-    const path = join(dir, "hub.sock");
+    const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
+    const path = join(dir, SOCKET_NAME);
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`the socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes`);
@@ -106,6 +147,7 @@ export class DataSocketServer {
     this.#server.unref();
     process.on("exit", this.#cleanup);
     debug("listening on %s", path);
+    sweepStaleDirectories(dir);
   }
 
   get closed(): boolean {

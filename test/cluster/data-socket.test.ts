@@ -5,9 +5,10 @@
  * the socket's directory is private and removed with the hub, and a connection that is no worker
  * of ours is closed without harm to the others. `dataSocket: false` keeps everything on IPC.
  */
-import { statSync } from "node:fs";
-import { createConnection } from "node:net";
-import { dirname } from "node:path";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import t from "tap";
 import { envelope, Kind } from "../../src/protocol/messages";
 import { encodeFrame, unixSocketStats } from "../../src/transports/unix-socket";
@@ -43,6 +44,25 @@ t.test("the workers move to the data socket; the hub removes it on close", async
   c.hub!.close();
   t.equal(c.hub!.dataSocketPath, null, "no socket after close()");
   t.throws(() => statSync(dir), { code: "ENOENT" }, "its directory is removed");
+});
+
+t.test("a hub removes the directories that dead primaries left behind, never a live one", async (t) => {
+  const stale = mkdtempSync(join(tmpdir(), "sio-ipc-hub-"));
+  writeFileSync(join(stale, "hub.sock"), ""); // nobody accepts a connection there
+  const live = mkdtempSync(join(tmpdir(), "sio-ipc-hub-"));
+  const server = createServer().listen(join(live, "hub.sock"));
+  await once(server, "listening");
+  const other = mkdtempSync(join(tmpdir(), "sio-ipc-hub-"));
+  writeFileSync(join(other, "notes.txt"), ""); // not a hub's directory: left alone
+  t.teardown(() => {
+    server.close();
+    for (const dir of [stale, live, other]) rmSync(dir, { recursive: true, force: true });
+  });
+  await startCluster(t, { workers: 1, dataSocket: true });
+  await until(() => !existsSync(stale), "the stale directory to be removed");
+  t.pass("the stale directory is removed");
+  t.ok(existsSync(join(live, "hub.sock")), "a live hub's directory stays");
+  t.ok(existsSync(join(other, "notes.txt")), "a directory with anything else stays");
 });
 
 t.test("dataSocket: false keeps every worker on IPC", async (t) => {
