@@ -13,30 +13,13 @@
  */
 import type { EventEmitter } from "node:events";
 import debugModule from "debug";
-import { QueueOverflowError } from "../errors";
+import type { QueueOverflowError } from "../errors";
 import { type Batch, batchItem, type Envelope, envelope, Kind } from "../protocol/messages";
-import { type Link, type LinkKind, LinkListeners, warnQueueOverflow } from "./link";
+import { type Link, type LinkKind, LinkListeners, MAX_QUEUED_BYTES, QueuePolicy, VOLATILE_HIGH_WATER } from "./link";
+
+export { MAX_QUEUED_BYTES, VOLATILE_HIGH_WATER };
 
 const debug = debugModule("socket.io-ipc-adapter:ipc");
-
-/**
- * The per-link cap on bytes waiting for a peer (16 MiB, some 60,000 broadcasts of 250 bytes): the
- * envelopes of the current tick plus those handed to Node and not yet written to the channel.
- * Once a link holds this much, broadcasts and responses to it are dropped (counted in
- * `hub.stats().messagesOverflowed` and `messagesDropped`, logged, and one process warning
- * SIO_IPC_QUEUE_OVERFLOW) until the peer catches up; what does arrive keeps its order. Membership
- * and recovery envelopes (HELLO, WELCOME, NAMESPACE, LEFT, SESSION, RESTORE, RESTORED) always go.
- * The same cap holds in a worker, toward the primary: a worker that emits faster than the primary
- * relays cannot grow its own memory without limit either.
- */
-export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
-
-/**
- * Volatile broadcasts (`io.volatile.emit`) go first: they are dropped as soon as a link holds this
- * many bytes (1 MiB), long before the others, as Socket.IO drops them toward a client that is not
- * ready.
- */
-export const VOLATILE_HIGH_WATER = 1024 * 1024;
 
 /** A batch is sent early once it holds this many envelopes or bytes, to bound one message's size. */
 export const MAX_BATCH_ENVELOPES = 1_000;
@@ -66,18 +49,11 @@ function isPeerConnected(peer: IpcPeer): boolean {
   return typeof peer.isConnected === "function" ? peer.isConnected() : peer.connected !== false;
 }
 
-/** The process warning for the first overflow (see warnQueueOverflow). */
-function warnOverflow(name: string, cap: number): void {
-  warnQueueOverflow(
-    `socket.io-ipc-adapter: ${name} reads more slowly than messages arrive; over ${cap} bytes wait for it, so broadcasts and responses to it are dropped until it catches up (see DEBUG=socket.io-ipc-adapter:ipc and hub.stats()). Emit less at once, or check that no process is stuck.`,
-  );
-}
-
 export class IpcLink implements Link {
   readonly name: string;
   readonly kind: LinkKind;
   #peer: IpcPeer;
-  #maxQueuedBytes: number;
+  #policy: QueuePolicy;
   /** Envelopes of this tick, not yet handed to Node. */
   #batch: Envelope[] = [];
   #batchBytes = 0;
@@ -85,8 +61,6 @@ export class IpcLink implements Link {
   #queued = 0;
   #queuedBytes = 0;
   #overflowing = false;
-  /** Made once per link: an Error per dropped message would cost a stack trace each. */
-  #overflowErrors: [nonVolatile: QueueOverflowError | null, volatile: QueueOverflowError | null] = [null, null];
   #closed = false;
   #listeners = new LinkListeners();
   #onMessage = (message: unknown) => {
@@ -99,7 +73,7 @@ export class IpcLink implements Link {
     this.#peer = peer;
     this.kind = kind;
     this.name = name;
-    this.#maxQueuedBytes = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
+    this.#policy = new QueuePolicy(options.maxQueuedBytes);
     peer.on("message", this.#onMessage);
     peer.on("disconnect", this.#onGone);
     peer.on("exit", this.#onGone);
@@ -118,13 +92,9 @@ export class IpcLink implements Link {
   send(message: Envelope): void {
     if (this.#closed) return this.#drop(new Error(`${this.name} is closed`), 1);
     const size = sizeOf(message);
-    if (message.k === Kind.PUBLISH || message.k === Kind.RESPONSE) {
-      const volatile = message.k === Kind.PUBLISH && message.v === 1;
-      if (volatile ? this.#queuedBytes >= VOLATILE_HIGH_WATER : this.#queuedBytes + size > this.#maxQueuedBytes) {
-        return this.#overflow(volatile);
-      }
-    }
-    if (this.#overflowing && this.#queuedBytes < this.#maxQueuedBytes / 2) {
+    const refused = this.#policy.refuse(message, this.#queuedBytes, size, this.name);
+    if (refused !== null) return this.#overflow(refused);
+    if (this.#overflowing && this.#queuedBytes < this.#policy.cap / 2) {
       this.#overflowing = false;
       debug("%s caught up: %d bytes wait for it", this.name, this.#queuedBytes);
     }
@@ -207,15 +177,11 @@ export class IpcLink implements Link {
     }
   }
 
-  #overflow(volatile: boolean): void {
+  #overflow(error: QueueOverflowError): void {
     if (!this.#overflowing) {
       this.#overflowing = true;
       debug("%s is slow: %d bytes wait for it; drop what does not fit", this.name, this.#queuedBytes);
-      if (!volatile) warnOverflow(this.name, this.#maxQueuedBytes);
     }
-    const index = volatile ? 1 : 0;
-    this.#overflowErrors[index] ??= new QueueOverflowError(this.name, volatile);
-    const error = this.#overflowErrors[index];
     this.#listeners.dropped(error, 1);
   }
 

@@ -2,7 +2,8 @@
  * The interface the hub is written against. A link is one peer process (a worker, a forked helper,
  * the primary's own emitter, a Unix socket connection) seen from the hub.
  */
-import type { Envelope } from "../protocol/messages";
+import { QueueOverflowError } from "../errors";
+import { type Envelope, Kind } from "../protocol/messages";
 
 /**
  * What the peer is. A `bridge` carries many members (the servers and emitters of other machines):
@@ -74,14 +75,60 @@ export class LinkListeners {
   }
 }
 
+/**
+ * The cap on bytes waiting for one peer, on every transport (16 MiB, some 60,000 broadcasts of 250
+ * bytes): what a link queued and its transport has not yet written. Once a link holds this much,
+ * broadcasts and responses to it are dropped (counted in `hub.stats().messagesOverflowed` and
+ * `messagesDropped`, logged, and one process warning SIO_IPC_QUEUE_OVERFLOW) until the peer catches
+ * up; what does arrive keeps its order. Membership and recovery envelopes (HELLO, WELCOME,
+ * NAMESPACE, LEFT, SESSION, RESTORE, RESTORED, ROOMS) always go. The same cap holds in a worker,
+ * toward the hub: a worker that emits faster than the hub relays cannot grow its memory without
+ * limit either.
+ */
+export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Volatile broadcasts (`io.volatile.emit`) go first: they are dropped as soon as a link holds this
+ * many bytes (1 MiB), long before the others, as Socket.IO drops them toward a client that is not
+ * ready.
+ */
+export const VOLATILE_HIGH_WATER = 1024 * 1024;
+
 let warnedOverflow = false;
 
 /**
- * One SIO_IPC_QUEUE_OVERFLOW process warning for the first overflow of any link of the process,
- * whatever its transport: a count in a debug log is easy to miss, a warning per link would flood.
+ * The policy toward a peer that reads too slowly, the same for every transport. Each link holds
+ * one: its dropped-message errors are made once (an Error per dropped message would cost a stack
+ * trace each).
  */
-export function warnQueueOverflow(message: string): void {
-  if (warnedOverflow) return;
-  warnedOverflow = true;
-  process.emitWarning(message, { code: "SIO_IPC_QUEUE_OVERFLOW" });
+export class QueuePolicy {
+  readonly cap: number;
+  #errors: [nonVolatile: QueueOverflowError | null, volatile: QueueOverflowError | null] = [null, null];
+
+  constructor(cap = MAX_QUEUED_BYTES) {
+    this.cap = cap;
+  }
+
+  /**
+   * The error to drop `message` with, or null when it may be queued: `waiting` bytes already wait
+   * for the peer of link `name`, and the message adds about `size`. Only data (PUBLISH, RESPONSE,
+   * a BATCH of broadcasts) is refused; a volatile broadcast as soon as VOLATILE_HIGH_WATER bytes
+   * wait. The first refusal of the process emits the one SIO_IPC_QUEUE_OVERFLOW warning (a count in
+   * a debug log is easy to miss; a warning per link would flood).
+   */
+  refuse(message: Envelope, waiting: number, size: number, name: string): QueueOverflowError | null {
+    if (message.k !== Kind.PUBLISH && message.k !== Kind.RESPONSE && message.k !== Kind.BATCH) return null;
+    const volatile = message.k === Kind.PUBLISH && message.v === 1;
+    if (volatile ? waiting < VOLATILE_HIGH_WATER : waiting + size <= this.cap) return null;
+    if (!volatile && !warnedOverflow) {
+      warnedOverflow = true;
+      process.emitWarning(
+        `socket.io-ipc-adapter: ${name} reads more slowly than messages arrive; over ${this.cap} bytes wait for it, so broadcasts and responses to it are dropped until it catches up (see DEBUG=socket.io-ipc-adapter:* and hub.stats()). Emit less at once, or check that no process is stuck.`,
+        { code: "SIO_IPC_QUEUE_OVERFLOW" },
+      );
+    }
+    const index = volatile ? 1 : 0;
+    this.#errors[index] ??= new QueueOverflowError(name, volatile);
+    return this.#errors[index];
+  }
 }

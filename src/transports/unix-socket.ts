@@ -12,11 +12,11 @@
  * A bad frame (oversized, garbage, another protocol version, or cut short by the end of the stream)
  * closes that one connection, with a debug line and a count in {@link unixSocketStats}: the process
  * goes on. A slow reader cannot make the writer's memory grow without limit: see
- * {@link MAX_QUEUED_BYTES}.
+ * MAX_QUEUED_BYTES in ./link.
  */
 import type { Socket } from "node:net";
 import debugModule from "debug";
-import { QueueOverflowError } from "../errors";
+import type { QueueOverflowError } from "../errors";
 import { MAX_MESSAGE_SIZE_LIMIT } from "../options";
 import {
   batchItem,
@@ -28,8 +28,7 @@ import {
   type Publish,
   reportVersionSkew,
 } from "../protocol/messages";
-import { VOLATILE_HIGH_WATER } from "./ipc";
-import { type Link, type LinkKind, LinkListeners, warnQueueOverflow } from "./link";
+import { type Link, type LinkKind, LinkListeners, QueuePolicy } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:unix-socket");
 
@@ -43,17 +42,6 @@ export const FRAME_HEADER_SIZE = 4;
  * would encode to more is not sent (dropped and counted).
  */
 export const MAX_FRAME_SIZE = MAX_MESSAGE_SIZE_LIMIT + 64 * 1024;
-
-/**
- * The per-connection cap on bytes written and not yet taken by the peer (16 MiB, some 60,000
- * broadcasts of 250 bytes). Once a connection holds this much, data envelopes (PUBLISH, RESPONSE)
- * to it are dropped and counted until it drains, and the process gets one warning
- * (SIO_IPC_QUEUE_OVERFLOW); volatile broadcasts go as soon as it holds VOLATILE_HIGH_WATER (1 MiB).
- * Control envelopes (HELLO, WELCOME, NAMESPACE, LEFT: a few bytes each,
- * and membership depends on them) always go. The memory a slow peer can hold is thus this cap plus
- * one frame.
- */
-export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
 /** Frames of one tick are written together up to this many bytes (1 MiB), then a write starts. */
 const MAX_WRITE_BYTES = 1024 * 1024;
@@ -87,7 +75,7 @@ export interface UnixSocketStats {
   framesSent: number;
   /** Connections closed because of a bad frame: oversized, garbage, other version, truncated. */
   framesRejected: number;
-  /** Envelopes not sent: the connection was over MAX_QUEUED_BYTES, or the frame over MAX_FRAME_SIZE, or closed. */
+  /** Envelopes not sent: the connection was over its queue cap (MAX_QUEUED_BYTES), or the frame over MAX_FRAME_SIZE, or closed. */
   framesDropped: number;
   /** Bytes read from every connection. */
   bytesReceived: number;
@@ -112,13 +100,6 @@ export class FrameError extends Error {
     super(message);
     this.name = "FrameError";
   }
-}
-
-/** The process warning for the first overflow (see warnQueueOverflow). */
-function warnOverflow(cap: number): void {
-  warnQueueOverflow(
-    `socket.io-ipc-adapter: a peer reads more slowly than messages arrive; over ${cap} unsent bytes on its Unix socket, broadcasts and responses to it are dropped (see DEBUG=socket.io-ipc-adapter:unix-socket and hub.stats()). Emit less at once, or check that no process is stuck.`,
-  );
 }
 
 /**
@@ -343,7 +324,7 @@ export class UnixSocketLink implements Link {
   #socket: Socket;
   #decoder: FrameDecoder;
   #maxFrameSize: number;
-  #maxQueuedBytes: number;
+  #policy: QueuePolicy;
   #queued = 0;
   #closed = false;
   #rejected = false;
@@ -354,8 +335,6 @@ export class UnixSocketLink implements Link {
   #pendingBytes = 0;
   /** This tick's plain broadcasts not yet framed: one BATCH frame when the run ends. */
   #run: Publish[] = [];
-  /** Made once per link: an Error per dropped message would cost a stack trace each. */
-  #overflowErrors: [nonVolatile: QueueOverflowError | null, volatile: QueueOverflowError | null] = [null, null];
   #listeners = new LinkListeners();
   #flushTick = () => this.#flush();
   #onFrame = (message: unknown) => {
@@ -373,7 +352,7 @@ export class UnixSocketLink implements Link {
     this.kind = kind;
     this.name = name;
     this.#maxFrameSize = limits.maxFrameSize ?? MAX_FRAME_SIZE;
-    this.#maxQueuedBytes = limits.maxQueuedBytes ?? MAX_QUEUED_BYTES;
+    this.#policy = new QueuePolicy(limits.maxQueuedBytes);
     this.#decoder = new FrameDecoder(this.#maxFrameSize, limits.forwards === true);
     socket.on("data", (chunk: Buffer) => this.#receive(chunk));
     socket.on("end", () => {
@@ -408,18 +387,9 @@ export class UnixSocketLink implements Link {
     if (this.#closed || this.#socket.destroyed || !this.#socket.writable) {
       return this.#drop(message, `${this.name} is closed`);
     }
-    if (message.k === Kind.PUBLISH || message.k === Kind.RESPONSE || message.k === Kind.BATCH) {
-      const unsent = this.#socket.writableLength + this.#pendingBytes;
-      // Volatile broadcasts go first, as Socket.IO drops them toward a client that is not ready.
-      const volatile = message.k === Kind.PUBLISH && message.v === 1;
-      if (volatile ? unsent >= VOLATILE_HIGH_WATER : unsent >= this.#maxQueuedBytes) {
-        if (!volatile) warnOverflow(this.#maxQueuedBytes);
-        const index = volatile ? 1 : 0;
-        const error = this.#overflowErrors[index] ?? new QueueOverflowError(this.name, volatile);
-        this.#overflowErrors[index] = error;
-        return this.#drop(message, `${this.name} holds ${unsent} unsent bytes`, error);
-      }
-    }
+    const unsent = this.#socket.writableLength + this.#pendingBytes;
+    const refused = this.#policy.refuse(message, unsent, 0, this.name);
+    if (refused !== null) return this.#drop(message, `${this.name} holds ${unsent} unsent bytes`, refused);
     // A plain broadcast made in this process, while earlier frames wait: it joins this tick's batch.
     if (this.#queued > 0 && isPlainPublish(message) && message.d.length <= MAX_BATCH_ITEM && !frames.has(message)) {
       this.#run.push(message);
