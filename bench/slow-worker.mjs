@@ -32,6 +32,7 @@ export async function drive(ctx, { size, duration }) {
   figures.fastReceived = figures.broadcasts;
   figures.stoppedAtCap = Boolean(window.workers[0][1].stoppedAtCap);
   figures.dropped = figures.hub?.messagesDropped ?? null;
+  figures.senderDropped = window.workers[0][1].senderDropped - window.workers[0][0].senderDropped;
   figures.primaryAtPeak = window.atPeak;
   return figures;
 }
@@ -58,6 +59,12 @@ export function rows(group, results) {
       measure: "messages dropped by the hub (queue full)",
       better: "lower",
       values: pick((r) => r.hubDropped),
+    },
+    {
+      scenario,
+      measure: "messages dropped by the sender (its queue full)",
+      better: "lower",
+      values: pick((r) => r.senderDropped),
     },
   ];
 }

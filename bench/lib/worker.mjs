@@ -23,7 +23,7 @@ function adapterModule(adapter) {
   return "@socket.io/cluster-adapter";
 }
 
-const counters = { received: 0, delivered: 0, sent: 0, serverEvents: 0, bytesPerBroadcast: 0 };
+const counters = { received: 0, delivered: 0, sent: 0, serverEvents: 0, bytesPerBroadcast: 0, senderDropped: 0 };
 let io = null;
 let port = 0;
 
@@ -183,6 +183,10 @@ function flood({
   burst = 100,
 }) {
   const payload = "x".repeat(size);
+  // Ours: what this process's own link to the hub dropped (its queue full: the hub paces it).
+  link()?.onDropped((_error, count) => {
+    counters.senderDropped += count;
+  });
   const targets = io === null ? [] : rooms.length > 0 ? rooms.map((room) => io.to(room)) : [io];
   const rssCap = 3 * 1024 ** 3;
   let next = 0;

@@ -30,6 +30,7 @@ import {
   unbatch,
 } from "../protocol/messages";
 import type { Link } from "../transports/link";
+import { FlowControl } from "./flow";
 import { RecoveryLog } from "./recovery";
 import { Counters, type HubStats } from "./stats";
 
@@ -58,6 +59,7 @@ export class Hub {
   /** For servers that report their rooms: per link, per namespace, the rooms with a member there. */
   #rooms = new Map<Link, Map<string, Set<string>>>();
   #counters = new Counters();
+  #flow = new FlowControl(this.#counters);
   #recovery = new RecoveryLog();
   #closed = false;
   #closeListeners: (() => void)[] = [];
@@ -80,6 +82,7 @@ export class Hub {
       if (error instanceof QueueOverflowError) this.#counters.messagesOverflowed += count;
     });
     link.onClose(() => this.#removeLink(link));
+    this.#flow.add(link);
     if (link.kind === "bridge") {
       // A bridge forwards local traffic to other machines from the start, and follows the local
       // servers' namespaces to know whom to subscribe for: tell it those already up.
@@ -129,6 +132,7 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     this.#recovery.close();
+    this.#flow.close();
     // Closing a link only stops listening to it: tell each emitter that it is out, so that a
     // helper's emitter fails with a clear error instead of sending into the void.
     for (const member of this.#members.values()) {
@@ -220,10 +224,11 @@ export class Hub {
         this.#counters.messagesRouted += items.length - 1;
         this.#counters.bytesRouted += bytes;
         this.#deliver(link, batch, 0);
-        continue;
+      } else {
+        envelopes ??= unbatch(batch) as Envelope[];
+        for (const message of envelopes) this.#deliver(link, message, (message as Publish).d.length);
       }
-      envelopes ??= unbatch(batch) as Envelope[];
-      for (const message of envelopes) this.#deliver(link, message, (message as Publish).d.length);
+      this.#flow.check(origin, link);
     }
     debug("forward a batch of %d messages from %s to %d links", items.length, origin.name, count);
     return true;
@@ -277,6 +282,7 @@ export class Hub {
         if (joined !== undefined) for (const room of joined) present.add(room);
       }
       this.#deliver(link, message, bytes);
+      this.#flow.check(origin, link);
       count++;
     }
     debug("forward a message of %d chars from %s to %d links", bytes, origin.name, count);
@@ -308,6 +314,7 @@ export class Hub {
       return debug("drop a response from %s to %s, which left", origin.name, to);
     }
     this.#deliver(member.link, message, bytes);
+    this.#flow.check(origin, member.link);
   }
 
   #namespace(link: Link, message: Namespace): void {
@@ -356,6 +363,7 @@ export class Hub {
     if (!members) return;
     this.#links.delete(link);
     this.#rooms.delete(link);
+    this.#flow.remove(link);
     this.#serverLinks = this.#serverLinks.filter((l) => l !== link);
     this.#emitterLinks = this.#emitterLinks.filter((l) => l !== link);
     if (this.#closed) return;

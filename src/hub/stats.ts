@@ -28,6 +28,11 @@ export interface HubStats extends RecoveryStats {
   broadcastsFiltered: number;
   /** Messages on the channel that are not ours (e.g. from @socket.io/sticky), left alone. */
   messagesIgnored: number;
+  /**
+   * Times the hub stopped reading a worker because a destination of its messages had 512 KiB
+   * waiting (flow control: that worker's own queue holds the rest, under its cap).
+   */
+  readsPaused: number;
   /** Messages of ours that were malformed or of another protocol version, dropped. */
   messagesRejected: number;
   /** Messages (broadcasts, answers, sessions) larger than the hub's `maxMessageSize`, dropped. */
@@ -41,6 +46,7 @@ export class Counters {
   messagesOverflowed = 0;
   broadcastsFiltered = 0;
   messagesIgnored = 0;
+  readsPaused = 0;
   messagesRejected = 0;
   messagesTooLarge = 0;
 }

@@ -291,6 +291,19 @@ export class UpgradableLink implements Link {
     this.#listeners.onDropped(listener);
   }
 
+  onDrain(listener: () => void): void {
+    this.#listeners.onDrain(listener);
+  }
+
+  /** Flow control acts on the data socket; IPC, which cannot pause, is read on. */
+  pauseReading(): void {
+    this.#data?.pauseReading();
+  }
+
+  resumeReading(): void {
+    this.#data?.resumeReading();
+  }
+
   /** Closes the IPC side (listeners only, as IpcLink does) and the data socket (flushed first). */
   close(): void {
     if (this.#closed) return;
@@ -375,6 +388,9 @@ export class UpgradableLink implements Link {
       else this.#held.push(message);
     });
     link.onDropped((error, count) => this.#listeners.dropped(error, count));
+    link.onDrain(() => {
+      if (this.#data === link) this.#listeners.drain();
+    });
     link.onClose(() => {
       if (this.#data !== link || this.#closed) return;
       // A worker whose socket closes after the switch lost its hub (hub.close()).

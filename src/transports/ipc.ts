@@ -15,7 +15,15 @@ import type { EventEmitter } from "node:events";
 import debugModule from "debug";
 import type { QueueOverflowError } from "../errors";
 import { type Batch, batchItem, type Envelope, envelope, Kind } from "../protocol/messages";
-import { type Link, type LinkKind, LinkListeners, MAX_QUEUED_BYTES, QueuePolicy, VOLATILE_HIGH_WATER } from "./link";
+import {
+  type Link,
+  type LinkKind,
+  LinkListeners,
+  MAX_QUEUED_BYTES,
+  PAUSE_BYTES,
+  QueuePolicy,
+  VOLATILE_HIGH_WATER,
+} from "./link";
 
 export { MAX_QUEUED_BYTES, VOLATILE_HIGH_WATER };
 
@@ -61,6 +69,8 @@ export class IpcLink implements Link {
   #queued = 0;
   #queuedBytes = 0;
   #overflowing = false;
+  /** PAUSE_BYTES waited since the queue was last empty: say when it empties. */
+  #backlogged = false;
   #closed = false;
   #listeners = new LinkListeners();
   #onMessage = (message: unknown) => {
@@ -102,6 +112,7 @@ export class IpcLink implements Link {
     this.#batchBytes += size;
     this.#queued++;
     this.#queuedBytes += size;
+    if (this.#queuedBytes >= PAUSE_BYTES) this.#backlogged = true;
     // An envelope on an idle link leaves at once: a lone request or answer waits for nothing. While
     // earlier ones are still being written, envelopes wait for the end of the tick (a microtask runs
     // after every message event of the chunk being read: Node emits them with process.nextTick).
@@ -139,6 +150,10 @@ export class IpcLink implements Link {
     this.#listeners.onDropped(listener);
   }
 
+  onDrain(listener: () => void): void {
+    this.#listeners.onDrain(listener);
+  }
+
   /** Sends what this tick queued (a worker's last NAMESPACE, for one), then removes the listeners. */
   close(): void {
     if (this.#closed) return;
@@ -163,6 +178,10 @@ export class IpcLink implements Link {
       this.#queued -= count;
       this.#queuedBytes -= bytes;
       if (error) this.#drop(error, count);
+      if (this.#queuedBytes === 0 && this.#backlogged) {
+        this.#backlogged = false;
+        this.#listeners.drain();
+      }
     };
     if (this.#closed || !isPeerConnected(this.#peer)) return sent(new Error(`${this.name} is not connected`));
     const message =

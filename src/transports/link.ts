@@ -36,6 +36,17 @@ export interface Link {
    * frame it read); otherwise the hub sends its items one by one.
    */
   readonly acceptsBatches?: boolean;
+  /**
+   * Flow control, on a transport that has it (a Unix socket): stop reading what the peer sends
+   * (its writes then wait in its own queue, under its own cap), and start again. Pausing twice is
+   * pausing once.
+   */
+  pauseReading?(): void;
+  resumeReading?(): void;
+  /** Bytes waiting for the peer: queued here and not yet taken by the transport's channel. */
+  readonly queuedBytes?: number;
+  /** Called each time the peer has taken all that waited for it after a backlog. */
+  onDrain?(listener: () => void): void;
   /** Stops relaying: removes the link's listeners; does not kill the peer. */
   close(): void;
 }
@@ -45,6 +56,7 @@ export class LinkListeners {
   #message: ((message: unknown) => void)[] = [];
   #close: (() => void)[] = [];
   #dropped: ((error: Error, count: number) => void)[] = [];
+  #drain: (() => void)[] = [];
 
   onMessage(listener: (message: unknown) => void): void {
     this.#message.push(listener);
@@ -56,6 +68,14 @@ export class LinkListeners {
 
   onDropped(listener: (error: Error, count: number) => void): void {
     this.#dropped.push(listener);
+  }
+
+  onDrain(listener: () => void): void {
+    this.#drain.push(listener);
+  }
+
+  drain(): void {
+    for (const listener of this.#drain) listener();
   }
 
   message(message: unknown): void {
@@ -71,6 +91,7 @@ export class LinkListeners {
     const listeners = this.#close;
     this.#message = [];
     this.#close = [];
+    this.#drain = [];
     for (const listener of listeners) listener();
   }
 }
@@ -93,6 +114,14 @@ export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
  * ready.
  */
 export const VOLATILE_HIGH_WATER = 1024 * 1024;
+
+/**
+ * Flow control in the hub: once this many bytes (512 KiB) wait for a peer that reads them, the hub
+ * stops reading the senders of what it forwards there, until that peer has taken all of it. Below
+ * VOLATILE_HIGH_WATER, so that a peer that keeps up more slowly than a sender emits is paced rather
+ * than dropped from.
+ */
+export const PAUSE_BYTES = 512 * 1024;
 
 let warnedOverflow = false;
 

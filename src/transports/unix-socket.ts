@@ -28,6 +28,7 @@ import {
   type Publish,
   reportVersionSkew,
 } from "../protocol/messages";
+import { BlockWriter } from "./blocks";
 import { type Link, type LinkKind, LinkListeners, QueuePolicy } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:unix-socket");
@@ -55,14 +56,6 @@ const MAX_BATCH_ITEM = 64 * 1024;
 
 /** A flush of more separate slices than this joins them into one buffer rather than a long writev. */
 const MAX_SLICES = 16;
-
-/** The frames in one buffer of their own (never a slice of Node's shared pool). */
-function copyFrames(frames: Buffer[], total: number): Buffer {
-  const out = Buffer.allocUnsafeSlow(total);
-  let offset = 0;
-  for (const frame of frames) offset += frame.copy(out, offset);
-  return out;
-}
 
 /** How long (ms) a closing connection may take to flush what was sent before it is destroyed. */
 export const CLOSE_FLUSH_TIMEOUT = 1_000;
@@ -322,6 +315,7 @@ export class UnixSocketLink implements Link {
   dropped = 0;
   readonly acceptsBatches = true;
   #socket: Socket;
+  #copier: BlockWriter;
   #decoder: FrameDecoder;
   #maxFrameSize: number;
   #policy: QueuePolicy;
@@ -349,6 +343,7 @@ export class UnixSocketLink implements Link {
 
   constructor(socket: Socket, kind: LinkKind, name: string, limits: UnixSocketLimits = {}) {
     this.#socket = socket;
+    this.#copier = new BlockWriter(socket);
     this.kind = kind;
     this.name = name;
     this.#maxFrameSize = limits.maxFrameSize ?? MAX_FRAME_SIZE;
@@ -360,6 +355,7 @@ export class UnixSocketLink implements Link {
         this.#reject(new FrameError(`truncated: ${this.#decoder.pending} bytes of an unfinished frame`));
     });
     socket.on("error", (error) => debug("%s: %s", this.name, error.message));
+    socket.on("drain", () => this.#listeners.drain());
     socket.on("close", () => this.close());
     if (socket.destroyed) queueMicrotask(() => this.close());
   }
@@ -430,6 +426,19 @@ export class UnixSocketLink implements Link {
     this.#listeners.onDropped(listener);
   }
 
+  onDrain(listener: () => void): void {
+    this.#listeners.onDrain(listener);
+  }
+
+  /** Stops reading: what the peer writes waits in the kernel, then in the peer's own queue. */
+  pauseReading(): void {
+    this.#socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.#closed) this.#socket.resume();
+  }
+
   /**
    * Closes the connection (the peer sees it close) and calls the close listeners once. What was
    * sent before is flushed first (e.g. a worker's last NAMESPACE and BYE), for at most
@@ -486,34 +495,30 @@ export class UnixSocketLink implements Link {
       this.#queued -= envelopes;
       if (error) debug("write error on %s: %s", this.name, error.message);
     };
-    if (socket.writableLength > 0) {
-      // Behind a backlog, this write waits in memory: copy the frames, so that a small frame never
-      // keeps alive the whole buffer it was read into (or a pool slab). The cap then bounds memory.
-      socket.write(copyFrames(pending, total), written);
-      return;
-    }
-    if (count === 1) {
-      socket.write(pending[0], written);
-      return;
-    }
+    // Runs of frames that lie one after the other in one buffer, each as one slice.
     const slices: Buffer[] = [];
+    let first = 0;
     let { buffer, byteOffset: start, length: end } = pending[0];
     end += start;
-    for (let i = 1; i < count; i++) {
+    for (let i = 1; i <= count; i++) {
       const frame = pending[i];
-      if (frame.buffer === buffer && frame.byteOffset === end) {
+      if (frame !== undefined && frame.buffer === buffer && frame.byteOffset === end) {
         end += frame.length;
         continue;
       }
-      slices.push(Buffer.from(buffer, start, end - start));
+      slices.push(i - first === 1 ? pending[first] : Buffer.from(buffer, start, end - start));
+      if (frame === undefined) break;
+      first = i;
       ({ buffer, byteOffset: start } = frame);
       end = start + frame.length;
     }
-    slices.push(Buffer.from(buffer, start, end - start));
-    if (slices.length === 1) {
+    if (socket.writableLength > 0 || slices.length > MAX_SLICES) {
+      // Behind a backlog, this write waits in memory: copied into blocks that are reused once
+      // written, it neither keeps alive the buffers it was read into nor leaves them to the GC late.
+      // Many small slices are joined rather than written as a long writev.
+      this.#copier.write(slices, total, written);
+    } else if (slices.length === 1) {
       socket.write(slices[0], written);
-    } else if (slices.length > MAX_SLICES) {
-      socket.write(copyFrames(slices, total), written);
     } else {
       socket.cork();
       for (let i = 0; i < slices.length - 1; i++) socket.write(slices[i]);

@@ -27,6 +27,7 @@ const STATS_KEYS = [
   "messagesRejected",
   "messagesRouted",
   "messagesTooLarge",
+  "readsPaused",
   "recoveryLogBytes",
   "recoveryLogEntries",
   "recoveryLogEvicted",

@@ -71,3 +71,40 @@ for (const serialization of SERIALIZATIONS) {
     t.ok(total - kept.length <= stats.messagesOverflowed, "each of them counted as an overflow");
   });
 }
+
+t.test("a worker that emits faster than the others read is paused by the hub, which holds little", async (t) => {
+  // On the data socket (the hub can stop reading a socket, not an IPC channel).
+  const c = await startCluster(t, { workers: 3, serialization: "json", dataSocket: true });
+  const clients = [await c.connect(1), await c.connect(2)];
+  const count = 200;
+  const payload = 64 * 1024; // 12.5 MiB in all: under the sender's own cap, far over PAUSE_BYTES
+  const got = clients.map((client) => collect(client, "seq", count, 60_000));
+  const before = c.hub!.stats();
+  let peak = 0;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, c.hub!.stats().messagesQueued);
+  }, 1);
+  t.teardown(() => clearInterval(sampler));
+  await c.workers[0].eval(
+    `const payload = "x".repeat(${payload});
+     for (let i = 0; i < ${count}; i++) io.emit("seq", i, payload);
+     return true`,
+  );
+  const received = await Promise.all(got);
+  clearInterval(sampler);
+  for (const [i, seqs] of received.entries()) {
+    t.same(
+      seqs.map((args: unknown[]) => args[0]),
+      Array.from({ length: count }, (_, seq) => seq),
+      `client ${i + 1} got every message once, in order`,
+    );
+  }
+  const after = c.hub!.stats();
+  t.ok(
+    after.readsPaused > before.readsPaused,
+    `the hub paused the sender (${after.readsPaused - before.readsPaused} times)`,
+  );
+  t.equal(after.messagesOverflowed, before.messagesOverflowed, "nothing overflowed");
+  // Without flow control the hub would take in all 2 × 200 copies as fast as the sender writes.
+  t.ok(peak <= 64, `the hub held at most ${peak} of the ${2 * count} copies at once`);
+});

@@ -285,6 +285,7 @@ t.test("stats() counts workers, helpers, messages and bytes", async (t) => {
     messagesIgnored: 0,
     messagesRejected: 0,
     messagesTooLarge: 0,
+    readsPaused: 0,
     recoverySessions: 0,
     recoveryLogEntries: 0,
     recoveryLogBytes: 0,
