@@ -11,10 +11,20 @@
  * holds nobody back: its senders are read again and its queue grows to its cap, past which the
  * overflow policy applies to it alone, until it drains.
  */
+import debugModule from "debug";
 import { type Link, PAUSE_BYTES } from "../transports/link";
+
+const debug = debugModule("socket.io-ipc-adapter:flow");
 
 /** How long a destination that takes nothing may hold its senders (ms). */
 export const STALL_TIMEOUT = 100;
+
+const stats = { stalls: 0, drains: 0 };
+
+/** @internal How pauses of this process's hubs ended: a drain, or a stall (tests). */
+export function flowStats(): Readonly<typeof stats> {
+  return { ...stats };
+}
 
 export interface FlowCounters {
   readsPaused: number;
@@ -73,11 +83,14 @@ export class FlowControl {
   }
 
   #drained(destination: Link): void {
+    if (this.#waiting.has(destination)) stats.drains++;
     this.#stalled.delete(destination);
     this.#release(destination);
   }
 
   #stall(destination: Link): void {
+    debug("%s took nothing for %d ms: its senders are read again", destination.name, STALL_TIMEOUT);
+    stats.stalls++;
     this.#stalled.add(destination);
     this.#release(destination);
   }

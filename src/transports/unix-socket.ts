@@ -29,7 +29,7 @@ import {
   reportVersionSkew,
 } from "../protocol/messages";
 import { BlockWriter } from "./blocks";
-import { type Link, type LinkKind, LinkListeners, QueuePolicy } from "./link";
+import { type Link, type LinkKind, LinkListeners, PAUSE_BYTES, QueuePolicy } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:unix-socket");
 
@@ -304,6 +304,8 @@ export interface UnixSocketLimits {
   maxQueuedBytes?: number;
   /** The hub's side of a connection: forward each envelope received in the bytes it came in. */
   forwards?: boolean;
+  /** Bytes waiting past which the link reports the next drain (PAUSE_BYTES; tests lower it). */
+  pauseBytes?: number;
 }
 
 /** A link over one connected Unix socket: the hub's view of a worker, or a worker's view of the hub. */
@@ -320,6 +322,9 @@ export class UnixSocketLink implements Link {
   #maxFrameSize: number;
   #policy: QueuePolicy;
   #queued = 0;
+  /** PAUSE_BYTES waited since the queue was last empty: say when it empties (see Link.onDrain). */
+  #backlogged = false;
+  #pauseBytes: number;
   #closed = false;
   #rejected = false;
   /** This tick's frames, not yet handed to the socket, and their size. */
@@ -347,6 +352,7 @@ export class UnixSocketLink implements Link {
     this.kind = kind;
     this.name = name;
     this.#maxFrameSize = limits.maxFrameSize ?? MAX_FRAME_SIZE;
+    this.#pauseBytes = Math.min(limits.pauseBytes ?? PAUSE_BYTES, PAUSE_BYTES);
     this.#policy = new QueuePolicy(limits.maxQueuedBytes);
     this.#decoder = new FrameDecoder(this.#maxFrameSize, limits.forwards === true);
     socket.on("data", (chunk: Buffer) => this.#receive(chunk));
@@ -355,7 +361,6 @@ export class UnixSocketLink implements Link {
         this.#reject(new FrameError(`truncated: ${this.#decoder.pending} bytes of an unfinished frame`));
     });
     socket.on("error", (error) => debug("%s: %s", this.name, error.message));
-    socket.on("drain", () => this.#listeners.drain());
     socket.on("close", () => this.close());
     if (socket.destroyed) queueMicrotask(() => this.close());
   }
@@ -392,6 +397,7 @@ export class UnixSocketLink implements Link {
       this.#pendingBytes += FRAME_HEADER_SIZE + message.d.length;
       this.#pendingEnvelopes++;
       this.#queued++;
+      this.#noteBacklog();
       if (this.#pending.length === 0 && this.#run.length === 1) process.nextTick(this.#flushTick);
       if (this.#pendingBytes >= MAX_WRITE_BYTES) this.#flush();
       return;
@@ -406,6 +412,7 @@ export class UnixSocketLink implements Link {
     this.#pendingBytes += frame.length;
     this.#pendingEnvelopes += envelopes;
     this.#queued += envelopes;
+    this.#noteBacklog();
     stats.framesSent++;
     // The frames of one tick leave in one write: a burst of broadcasts costs one syscall. A ROOMS
     // leaves at once, with what is queued before it: the hub then knows of a join before anything
@@ -462,6 +469,11 @@ export class UnixSocketLink implements Link {
     this.#listeners.closed();
   }
 
+  #noteBacklog(): void {
+    if (!this.#backlogged && this.#socket.writableLength + this.#pendingBytes >= this.#pauseBytes)
+      this.#backlogged = true;
+  }
+
   /** Frames this tick's run of plain broadcasts: one PUBLISH frame, or a BATCH of them. */
   #closeRun(): void {
     const run = this.#run;
@@ -494,6 +506,11 @@ export class UnixSocketLink implements Link {
     const written = (error?: Error | null) => {
       this.#queued -= envelopes;
       if (error) debug("write error on %s: %s", this.name, error.message);
+      // Whether the write completed at once or later (a socket emits 'drain' only in the latter case).
+      if (this.#backlogged && socket.writableLength === 0 && this.#pendingBytes === 0) {
+        this.#backlogged = false;
+        this.#listeners.drain();
+      }
     };
     // Runs of frames that lie one after the other in one buffer, each as one slice.
     const slices: Buffer[] = [];

@@ -5,6 +5,7 @@
  * gets what was kept, in order, without a duplicate, and then every new message (issue 5, point 6).
  */
 import t from "tap";
+import { flowStats } from "../../src/hub/flow";
 import { MAX_QUEUED_BYTES } from "../../src/transports/ipc";
 import { SERIALIZATIONS, startCluster } from "../helpers/cluster";
 import { collect, until } from "../helpers/wait";
@@ -80,6 +81,7 @@ t.test("a worker that emits faster than the others read is paused by the hub, wh
   const payload = 64 * 1024; // 12.5 MiB in all: under the sender's own cap, far over PAUSE_BYTES
   const got = clients.map((client) => collect(client, "seq", count, 60_000));
   const before = c.hub!.stats();
+  const flowBefore = flowStats();
   let peak = 0;
   const sampler = setInterval(() => {
     peak = Math.max(peak, c.hub!.stats().messagesQueued);
@@ -105,6 +107,9 @@ t.test("a worker that emits faster than the others read is paused by the hub, wh
     `the hub paused the sender (${after.readsPaused - before.readsPaused} times)`,
   );
   t.equal(after.messagesOverflowed, before.messagesOverflowed, "nothing overflowed");
+  const flow = flowStats();
+  t.ok(flow.drains > flowBefore.drains, "pauses ended when the workers had read what waited");
+  t.equal(flow.stalls, flowBefore.stalls, "none waited for the stall timeout: every worker reads");
   // Without flow control the hub would take in all 2 × 200 copies as fast as the sender writes.
   t.ok(peak <= 64, `the hub held at most ${peak} of the ${2 * count} copies at once`);
 });

@@ -227,6 +227,40 @@ t.test("behind a backlog, frames wait as copies in pooled blocks and arrive inta
   t.ok(freeBlocks() > 0, `written blocks went back to the pool (${freeBlocks()} free)`);
 });
 
+t.test("onDrain: once PAUSE_BYTES waited, called when all is written, at once or later", async (t) => {
+  const [a, b] = await socketPair(t);
+  // A mark the kernel's buffers can take in one write, so that the first case is a write that
+  // completes at once (for which a socket emits no 'drain').
+  const pauseBytes = 48 * 1024;
+  const writer = new UnixSocketLink(a, "worker", "writer", { pauseBytes });
+  const reader = new UnixSocketLink(b, "worker", "reader");
+  let received = 0;
+  reader.onMessage(() => received++);
+  let drains = 0;
+  writer.onDrain(() => drains++);
+  writer.send(publish("small"));
+  await until(() => writer.queued === 0, "a small write");
+  t.equal(drains, 0, "no backlog, no drain");
+  const payload = "z".repeat(16 * 1024);
+  for (let i = 0; i < 4; i++) writer.send(publish(payload));
+  t.ok(writer.queuedBytes >= pauseBytes, `${writer.queuedBytes} bytes wait`);
+  await until(() => writer.queued === 0, "the writes");
+  t.equal(a.writableLength, 0, "written at once");
+  t.equal(drains, 1, "the drain reported all the same");
+  // A reader that stops: the write completes later, and the drain comes then.
+  b.pause();
+  while (a.writableLength === 0) {
+    for (let i = 0; i < 20; i++) writer.send(publish(payload));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.equal(drains, 1, "not while the reader is stopped");
+  b.resume();
+  await until(() => drains === 2, "the second drain, once the reader read");
+  await until(() => writer.queued === 0, "every write done");
+  t.equal(writer.queuedBytes, 0, "nothing waits any more");
+  t.ok(received > 0);
+});
+
 t.test("a bad frame closes the connection and is counted; so does a truncated one", async (t) => {
   for (const [what, bytes] of [
     ["garbage", rawFrame("garbage")],
