@@ -47,7 +47,14 @@ process.send = function (message, ...rest) {
 };
 // Ours on its data socket: the same signal, from the bytes waiting there (Node's IPC threshold).
 const IPC_HIGH_WATER = 128 * 1024;
-const link = () => (ADAPTER === "ours" ? require("../../dist/worker.js").workerLink() : null);
+// The baseline (another build of ours) is paced the same way, when its build has that link.
+const linkModule =
+  ADAPTER === "ours"
+    ? "../../dist/worker.js"
+    : ADAPTER === "baseline" && process.env.BASELINE
+      ? require("node:path").join(require("node:path").dirname(process.env.BASELINE), "worker.js")
+      : null;
+const link = () => (linkModule === null ? null : (require(linkModule).workerLink?.() ?? null));
 const backpressured = () =>
   (!channel.ok && channel.pending > 0) || (link()?.upgraded === true && link().queuedBytes > IPC_HIGH_WATER);
 
