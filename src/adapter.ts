@@ -22,7 +22,7 @@ import {
 import { MessageTooLargeError } from "./errors";
 import { RecoveryLog } from "./hub/recovery";
 import { type AdapterOptions, type ResolvedAdapterOptions, resolveAdapterOptions } from "./options";
-import { randomId } from "./peer";
+import { nextRequestId } from "./peer";
 import { encode, encodeLenient } from "./protocol/codec";
 import { EMITTER_UID_PREFIX } from "./protocol/messages";
 import { AdapterRecovery } from "./recovery";
@@ -261,7 +261,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
   ): void {
     const peers = [...this.#internals.nodesMap.keys()];
     if (!opts.flags?.local && peers.length > 0) {
-      const requestId = randomId();
+      const requestId = nextRequestId();
       this.publish({ type: MessageType.BROADCAST, data: { packet, requestId, opts: encodeOptions(opts) } });
       this.#requests.expectAcks(requestId, peers, opts.flags?.timeout ?? 0, clientCountCallback, ack);
     } else if (opts.flags?.local) {
@@ -300,7 +300,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     const local = await Adapter.prototype.fetchSockets.call(this, opts);
     const peers = [...this.#internals.nodesMap.keys()];
     if (opts.flags?.local || peers.length === 0) return local;
-    const requestId = randomId();
+    const requestId = nextRequestId();
     this.publish({ type: MessageType.FETCH_SOCKETS, data: { opts: encodeOptions(opts), requestId } });
     return new Promise((resolve, reject) => {
       this.#requests.expect(
@@ -325,7 +325,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
       return RESOLVED;
     }
     const peers = [...this.#internals.nodesMap.keys()];
-    const requestId = randomId();
+    const requestId = nextRequestId();
     if (peers.length > 0) this.publish({ type: MessageType.SERVER_SIDE_EMIT, data: { requestId, packet } });
     this.#requests.expect(requestId, peers, this.#opts.requestsTimeout, [], ack);
     return RESOLVED;

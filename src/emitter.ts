@@ -7,7 +7,7 @@ import { MessageType } from "socket.io-adapter";
 import { acquireEmitterPeer, type EmitterPeer } from "./emitter-peer";
 import { ErrorCode, InvalidOptionTypeError, IpcAdapterError, MessageTooLargeError } from "./errors";
 import { checkMessageSize, checkMilliseconds, checkOptionsObject, DEFAULT_MAX_MESSAGE_SIZE } from "./options";
-import { randomId } from "./peer";
+import { nextRequestId } from "./peer";
 import type { AllButLast, DefaultEventsMap, EventNames, EventParams, EventsMap } from "./typed-events";
 
 /** Options of {@link Emitter}. */
@@ -159,7 +159,7 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
       this.#send(this.#prepare(MessageType.BROADCAST, { packet, opts: this.#opts() }));
       return true;
     }
-    const requestId = randomId();
+    const requestId = nextRequestId();
     const prepared = this.#prepare(MessageType.BROADCAST, { packet, requestId, opts: this.#opts() });
     this.#withServers(
       (servers) => this.#collectAcks(requestId, servers, ack),
@@ -190,7 +190,7 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
    * `err.responses`).
    */
   fetchSockets(): Promise<SocketDetails[]> {
-    const requestId = randomId();
+    const requestId = nextRequestId();
     let prepared: ReturnType<EmitterPeer["prepare"]>;
     try {
       prepared = this.#prepare(MessageType.FETCH_SOCKETS, { opts: this.#opts(), requestId });
@@ -226,7 +226,7 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> 
       this.#send(this.#prepare(MessageType.SERVER_SIDE_EMIT, { packet }));
       return true;
     }
-    const requestId = randomId();
+    const requestId = nextRequestId();
     const prepared = this.#prepare(MessageType.SERVER_SIDE_EMIT, { requestId, packet });
     this.#withServers(
       (servers) => this.#expect(requestId, servers, this.#target.requestsTimeout, ack),

@@ -4,6 +4,7 @@ import { QueueOverflowError } from "../../src/errors";
 import { Hub } from "../../src/hub/hub";
 import { type Envelope, envelope, Kind, unbatch } from "../../src/protocol/messages";
 import { IpcLink, MAX_BATCH_ENVELOPES, MAX_QUEUED_BYTES, VOLATILE_HIGH_WATER } from "../../src/transports/ipc";
+import { PAUSE_BYTES } from "../../src/transports/link";
 
 /**
  * The peer side of an IPC channel, as IpcLink sees it: send() records each message and keeps its
@@ -247,4 +248,29 @@ t.test("a ROOMS leaves at once, with what was queued before it, in order", async
   link.send(publish("after"));
   await tick();
   t.same(received(peer).slice(3), [publish("after")]);
+});
+
+t.test("onDrain: once PAUSE_BYTES waited, called when the channel has written everything", async (t) => {
+  const peer = new FakePeer();
+  const link = new IpcLink(peer, "worker", "w1");
+  let drains = 0;
+  link.onDrain(() => drains++);
+  link.send(publish("small"));
+  peer.drain();
+  t.equal(drains, 0, "no backlog, no drain");
+  const payload = "p".repeat(64 * 1024);
+  while (link.queuedBytes < PAUSE_BYTES) {
+    link.send(publish(payload));
+    await tick();
+  }
+  t.equal(drains, 0, "not while bytes wait");
+  const half = peer.callbacks.splice(0, 1);
+  for (const callback of half) callback(null);
+  t.equal(drains, 0, "nor when only part was written");
+  peer.drain();
+  t.equal(drains, 1, "once all is written");
+  t.equal(link.queuedBytes, 0);
+  link.send(publish("small again"));
+  peer.drain();
+  t.equal(drains, 1, "once per backlog");
 });
