@@ -47,6 +47,8 @@ function encodeOptions(opts: BroadcastOptions) {
 export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerAdapter {
   #opts: ResolvedAdapterOptions;
   #peer: WorkerPeer | null;
+  /** The process's peer even after this adapter let go of it: its counters stay readable. */
+  readonly #counters: WorkerPeer | null;
   #internals: HeartbeatInternals;
   #requests = new Requests();
   #initialized = false;
@@ -60,6 +62,7 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
     super(nsp, { heartbeatInterval: opts.heartbeatInterval, heartbeatTimeout: opts.heartbeatTimeout });
     this.#opts = opts;
     this.#peer = peer;
+    this.#counters = peer;
     const internals = this as unknown as HeartbeatInternals;
     if (!(internals.nodesMap instanceof Map) || typeof internals.removeNode !== "function") {
       throw new Error(
@@ -164,6 +167,15 @@ export class ClusterAdapter extends ClusterAdapterWithHeartbeat implements PeerA
    */
   get messagesTooLarge(): number {
     return this.#tooLarge;
+  }
+
+  /**
+   * The broadcasts and answers this worker process dropped because its queue toward the hub held
+   * 16 MiB (it emitted faster than the hub took them: see the hub's flow control). The same figure
+   * in every namespace of the process; 0 outside a cluster.
+   */
+  get messagesOverflowed(): number {
+    return this.#counters?.messagesOverflowed ?? 0;
   }
 
   memberLeft(uid: string): void {

@@ -373,6 +373,14 @@ export class Emitter<EmitEvents extends EventsMap = DefaultEventsMap> {
     return this.#target.counters.tooLarge;
   }
 
+  /**
+   * The messages this process's emitters dropped because their queue toward the hub held 16 MiB
+   * (they emitted faster than the hub took them). Counted for the whole process.
+   */
+  get messagesOverflowed(): number {
+    return this.#target.peer.messagesOverflowed;
+  }
+
   /** The namespace this emitter targets. */
   get nsp(): string {
     return this.#target.nsp;

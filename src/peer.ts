@@ -4,6 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { ClusterMessage, ClusterResponse } from "socket.io-adapter";
+import { QueueOverflowError } from "./errors";
 import { decode } from "./protocol/codec";
 import {
   checkClusterMessage,
@@ -47,6 +48,7 @@ export abstract class Peer {
   protected readonly log: Log;
   #link: Link | null;
   #welcomed = false;
+  #overflowed = 0;
 
   /** `link` may be null for a peer whose link comes later (see attach()). */
   constructor(role: Role, uid: string, link: Link | null, log: Log) {
@@ -64,6 +66,9 @@ export abstract class Peer {
     link.onMessage((message) => {
       if (this.#link === link) this.#receive(message);
     });
+    link.onDropped((error, count) => {
+      if (error instanceof QueueOverflowError) this.#overflowed += count;
+    });
     link.onClose(() => {
       // A link replaced since is no news. closeLink() sets #link to null first: it does report.
       if (this.#link !== null && this.#link !== link) return;
@@ -72,6 +77,15 @@ export abstract class Peer {
       this.onHubGone();
     });
     this.send(envelope({ k: Kind.HELLO, uid: this.uid, role: this.role }));
+  }
+
+  /**
+   * Broadcasts and answers this process dropped because its own queue toward the hub was full
+   * (MAX_QUEUED_BYTES: it emitted faster than the hub took them, e.g. while the hub's flow control
+   * held it back). Counted for the whole process, whatever the namespace.
+   */
+  get messagesOverflowed(): number {
+    return this.#overflowed;
   }
 
   /** True once the hub has answered HELLO. */

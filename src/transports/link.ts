@@ -152,7 +152,7 @@ export class QueuePolicy {
     if (!volatile && !warnedOverflow) {
       warnedOverflow = true;
       process.emitWarning(
-        `socket.io-ipc-adapter: ${name} reads more slowly than messages arrive; over ${this.cap} bytes wait for it, so broadcasts and responses to it are dropped until it catches up (see DEBUG=socket.io-ipc-adapter:* and hub.stats()). Emit less at once, or check that no process is stuck.`,
+        `socket.io-ipc-adapter: ${name} reads more slowly than messages arrive; over ${this.cap} bytes wait for it, so broadcasts and responses to it are dropped until it catches up (counted in hub.stats() in the primary, in adapter.messagesOverflowed in a worker; see DEBUG=socket.io-ipc-adapter:*). Emit less at once, or check that no process is stuck.`,
         { code: "SIO_IPC_QUEUE_OVERFLOW" },
       );
     }
