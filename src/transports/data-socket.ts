@@ -43,7 +43,7 @@ import {
   type Upgrade,
 } from "../protocol/messages";
 import type { IpcLink } from "./ipc";
-import { type Link, type LinkKind, LinkListeners } from "./link";
+import { DrainingLink, type Link, type LinkKind } from "./link";
 import { UnixSocketLink } from "./unix-socket";
 
 const debug = debugModule("socket.io-ipc-adapter:data-socket");
@@ -205,7 +205,7 @@ export class DataSocketServer {
  * class on both sides: the hub's (with the server, or null when there is none: requests are then
  * left unanswered) and the worker's (`"worker"`: it asks at once).
  */
-export class UpgradableLink implements Link {
+export class UpgradableLink extends DrainingLink implements Link {
   readonly kind: LinkKind;
   readonly name: string;
   #ipc: IpcLink;
@@ -220,15 +220,15 @@ export class UpgradableLink implements Link {
   /** Worker side: envelopes sent while the previous link's socket closes (see the constructor). */
   #waiting: Envelope[] | null = null;
   #closed = false;
-  #listeners = new LinkListeners();
 
   constructor(ipc: IpcLink, side: { server: DataSocketServer | null } | "worker") {
+    super();
     this.#ipc = ipc;
     this.kind = ipc.kind;
     this.name = ipc.name;
     this.#side = side;
     ipc.onMessage((message) => this.#fromIpc(message));
-    ipc.onDropped((error, count) => this.#listeners.dropped(error, count));
+    ipc.onDropped((error, count) => this.listeners.dropped(error, count));
     ipc.onClose(() => this.close());
     if (side !== "worker") return;
     if (closingSockets.size === 0) {
@@ -279,22 +279,6 @@ export class UpgradableLink implements Link {
     else this.#ipc.send(message);
   }
 
-  onMessage(listener: (message: unknown) => void): void {
-    this.#listeners.onMessage(listener);
-  }
-
-  onClose(listener: () => void): void {
-    this.#listeners.onClose(listener);
-  }
-
-  onDropped(listener: (error: Error, count: number) => void): void {
-    this.#listeners.onDropped(listener);
-  }
-
-  onDrain(listener: () => void): void {
-    this.#listeners.onDrain(listener);
-  }
-
   /** Flow control acts on the data socket; IPC, which cannot pause, is read on. */
   pauseReading(): void {
     this.#data?.pauseReading();
@@ -320,11 +304,11 @@ export class UpgradableLink implements Link {
     }
     data?.close();
     this.#held = [];
-    this.#listeners.closed();
+    this.listeners.closed();
   }
 
   #fromIpc(message: unknown): void {
-    if (!isUpgrade(message)) return this.#listeners.message(message);
+    if (!isUpgrade(message)) return this.listeners.message(message);
     if (this.#closed) return;
     if (this.#side === "worker") {
       if (message.s === 1) return this.#switch();
@@ -384,12 +368,12 @@ export class UpgradableLink implements Link {
     this.#data = link;
     link.onMessage((message) => {
       if (this.#data !== link || isUpgrade(message)) return;
-      if (this.#readData) this.#listeners.message(message);
+      if (this.#readData) this.listeners.message(message);
       else this.#held.push(message);
     });
-    link.onDropped((error, count) => this.#listeners.dropped(error, count));
+    link.onDropped((error, count) => this.listeners.dropped(error, count));
     link.onDrain(() => {
-      if (this.#data === link) this.#listeners.drain();
+      if (this.#data === link) this.listeners.drain();
     });
     link.onClose(() => {
       if (this.#data !== link || this.#closed) return;
@@ -426,7 +410,7 @@ export class UpgradableLink implements Link {
     this.#held = [];
     for (const message of held) {
       if (this.#closed) return;
-      this.#listeners.message(message);
+      this.listeners.message(message);
     }
   }
 }

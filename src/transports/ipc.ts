@@ -16,9 +16,9 @@ import debugModule from "debug";
 import type { QueueOverflowError } from "../errors";
 import { type Batch, batchItem, type Envelope, envelope, Kind } from "../protocol/messages";
 import {
+  DrainingLink,
   type Link,
   type LinkKind,
-  LinkListeners,
   MAX_QUEUED_BYTES,
   PAUSE_BYTES,
   QueuePolicy,
@@ -57,7 +57,7 @@ function isPeerConnected(peer: IpcPeer): boolean {
   return typeof peer.isConnected === "function" ? peer.isConnected() : peer.connected !== false;
 }
 
-export class IpcLink implements Link {
+export class IpcLink extends DrainingLink implements Link {
   readonly name: string;
   readonly kind: LinkKind;
   #peer: IpcPeer;
@@ -72,14 +72,14 @@ export class IpcLink implements Link {
   /** PAUSE_BYTES waited since the queue was last empty: say when it empties. */
   #backlogged = false;
   #closed = false;
-  #listeners = new LinkListeners();
   #onMessage = (message: unknown) => {
-    this.#listeners.message(message);
+    this.listeners.message(message);
   };
   #onGone = () => this.close();
   #flush = () => this.#send();
 
   constructor(peer: IpcPeer, kind: LinkKind, name: string, options: IpcLinkOptions = {}) {
+    super();
     this.#peer = peer;
     this.kind = kind;
     this.name = name;
@@ -138,22 +138,6 @@ export class IpcLink implements Link {
     this.#send();
   }
 
-  onMessage(listener: (message: unknown) => void): void {
-    this.#listeners.onMessage(listener);
-  }
-
-  onClose(listener: () => void): void {
-    this.#listeners.onClose(listener);
-  }
-
-  onDropped(listener: (error: Error, count: number) => void): void {
-    this.#listeners.onDropped(listener);
-  }
-
-  onDrain(listener: () => void): void {
-    this.#listeners.onDrain(listener);
-  }
-
   /** Sends what this tick queued (a worker's last NAMESPACE, for one), then removes the listeners. */
   close(): void {
     if (this.#closed) return;
@@ -163,7 +147,7 @@ export class IpcLink implements Link {
     this.#peer.off("disconnect", this.#onGone);
     this.#peer.off("exit", this.#onGone);
     debug("%s closed", this.name);
-    this.#listeners.closed();
+    this.listeners.closed();
   }
 
   /** Hands this tick's envelopes to Node: the envelope itself if alone, else one BATCH. */
@@ -180,7 +164,7 @@ export class IpcLink implements Link {
       if (error) this.#drop(error, count);
       if (this.#queuedBytes === 0 && this.#backlogged) {
         this.#backlogged = false;
-        this.#listeners.drain();
+        this.listeners.drain();
       }
     };
     if (this.#closed || !isPeerConnected(this.#peer)) return sent(new Error(`${this.name} is not connected`));
@@ -201,11 +185,11 @@ export class IpcLink implements Link {
       this.#overflowing = true;
       debug("%s is slow: %d bytes wait for it; drop what does not fit", this.name, this.#queuedBytes);
     }
-    this.#listeners.dropped(error, 1);
+    this.listeners.dropped(error, 1);
   }
 
   #drop(error: Error, count: number): void {
     debug("could not send %d envelopes to %s: %s", count, this.name, error.message);
-    this.#listeners.dropped(error, count);
+    this.listeners.dropped(error, count);
   }
 }

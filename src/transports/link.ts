@@ -96,6 +96,30 @@ export class LinkListeners {
   }
 }
 
+/** What every link has: its listeners, and the Link methods that add them. */
+export abstract class ListenedLink {
+  protected readonly listeners = new LinkListeners();
+
+  onMessage(listener: (message: unknown) => void): void {
+    this.listeners.onMessage(listener);
+  }
+
+  onClose(listener: () => void): void {
+    this.listeners.onClose(listener);
+  }
+
+  onDropped(listener: (error: Error, count: number) => void): void {
+    this.listeners.onDropped(listener);
+  }
+}
+
+/** A link that says when its peer has taken all that waited (Link.onDrain): flow control follows it. */
+export abstract class DrainingLink extends ListenedLink {
+  onDrain(listener: () => void): void {
+    this.listeners.onDrain(listener);
+  }
+}
+
 /**
  * The cap on bytes waiting for one peer, on every transport (16 MiB, some 60,000 broadcasts of 250
  * bytes): what a link queued and its transport has not yet written. Once a link holds this much,

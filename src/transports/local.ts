@@ -3,17 +3,17 @@
  * is asynchronous (a microtask), as over IPC, so that no handler runs inside the sender's call.
  */
 import type { Envelope } from "../protocol/messages";
-import { type Link, type LinkKind, LinkListeners } from "./link";
+import { type Link, type LinkKind, ListenedLink } from "./link";
 
-class LocalEnd implements Link {
+class LocalEnd extends ListenedLink implements Link {
   readonly name: string;
   readonly kind: LinkKind = "local";
   other: LocalEnd | null = null;
   #closed = false;
-  #listeners = new LinkListeners();
   #queued = 0;
 
   constructor(name: string) {
+    super();
     this.name = name;
   }
 
@@ -24,7 +24,7 @@ class LocalEnd implements Link {
   send(message: Envelope): void {
     const other = this.other;
     if (this.#closed || !other) {
-      this.#listeners.dropped(new Error(`${this.name} is closed`));
+      this.listeners.dropped(new Error(`${this.name} is closed`));
       return;
     }
     this.#queued++;
@@ -36,25 +36,13 @@ class LocalEnd implements Link {
 
   deliver(message: unknown): void {
     if (this.#closed) return;
-    this.#listeners.message(message);
-  }
-
-  onMessage(listener: (message: unknown) => void): void {
-    this.#listeners.onMessage(listener);
-  }
-
-  onClose(listener: () => void): void {
-    this.#listeners.onClose(listener);
-  }
-
-  onDropped(listener: (error: Error, count: number) => void): void {
-    this.#listeners.onDropped(listener);
+    this.listeners.message(message);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#listeners.closed();
+    this.listeners.closed();
     this.other?.close();
   }
 }

@@ -36,7 +36,7 @@ import {
 import type { Hub } from "../hub/hub";
 import { decode, encodeLenient } from "../protocol/codec";
 import { type Envelope, envelope, Kind } from "../protocol/messages";
-import { type Link, type LinkKind, LinkListeners } from "./link";
+import { type Link, type LinkKind, ListenedLink } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:bridge");
 
@@ -76,7 +76,7 @@ export interface BridgeStats {
 }
 
 /** The hub's link to Redis: see the top of this file. It adds itself to `hub` and starts at once. */
-export class RedisBridgeLink implements Link {
+export class RedisBridgeLink extends ListenedLink implements Link {
   readonly name = "the redis bridge";
   readonly kind: LinkKind = "bridge";
   readonly #opts: ResolvedBridgeOptions;
@@ -97,10 +97,10 @@ export class RedisBridgeLink implements Link {
   /** The outgoing messages waiting behind a request whose requester is not subscribed yet. */
   #tail: Promise<void> | null = null;
   #queued = 0;
-  #listeners = new LinkListeners();
   #counters = { out: 0, in: 0, dropped: 0, rejected: 0 };
 
   constructor(opts: ResolvedBridgeOptions, hub: Hub) {
+    super();
     this.#opts = opts;
     this.#hub = hub;
     this.#members = new RemoteMembers(
@@ -164,15 +164,7 @@ export class RedisBridgeLink implements Link {
     // WELCOME answers the HELLOs made up for remote members: nothing to do.
   }
 
-  onMessage(listener: (message: unknown) => void): void {
-    this.#listeners.onMessage(listener);
-  }
-
-  onClose(listener: () => void): void {
-    this.#listeners.onClose(listener);
-  }
-
-  onDropped(): void {
+  override onDropped(): void {
     // Messages lost on the way to Redis are counted in bridgeDropped, apart from the hub's own.
   }
 
@@ -182,7 +174,7 @@ export class RedisBridgeLink implements Link {
     clearInterval(this.#timer);
     this.#io.close();
     debug("bridge closed");
-    this.#listeners.closed();
+    this.listeners.closed();
   }
 
   #isLocal(uid: string): boolean {
@@ -352,7 +344,7 @@ export class RedisBridgeLink implements Link {
   }
 
   #emit(message: Envelope): void {
-    this.#listeners.message(message);
+    this.listeners.message(message);
   }
 
   /** Opens or closes the per-server connections when servers on the streams adapter came or left. */

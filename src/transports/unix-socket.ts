@@ -29,7 +29,7 @@ import {
   reportVersionSkew,
 } from "../protocol/messages";
 import { BlockWriter } from "./blocks";
-import { type Link, type LinkKind, LinkListeners, PAUSE_BYTES, QueuePolicy } from "./link";
+import { DrainingLink, type Link, type LinkKind, PAUSE_BYTES, QueuePolicy } from "./link";
 
 const debug = debugModule("socket.io-ipc-adapter:unix-socket");
 
@@ -309,7 +309,7 @@ export interface UnixSocketLimits {
 }
 
 /** A link over one connected Unix socket: the hub's view of a worker, or a worker's view of the hub. */
-export class UnixSocketLink implements Link {
+export class UnixSocketLink extends DrainingLink implements Link {
   /** Names the peer in logs; the data socket names a connection once it knows whose it is. */
   name: string;
   readonly kind: LinkKind;
@@ -334,12 +334,11 @@ export class UnixSocketLink implements Link {
   #pendingBytes = 0;
   /** This tick's plain broadcasts not yet framed: one BATCH frame when the run ends. */
   #run: Publish[] = [];
-  #listeners = new LinkListeners();
   #flushTick = () => this.#flush();
   #onFrame = (message: unknown) => {
     stats.framesReceived++;
     try {
-      this.#listeners.message(message);
+      this.listeners.message(message);
     } catch (error) {
       // A listener's bug is not the peer's fault: the stream stays in step, the next frames go on.
       debug("error while handling a frame from %s: %O", this.name, error);
@@ -347,6 +346,7 @@ export class UnixSocketLink implements Link {
   };
 
   constructor(socket: Socket, kind: LinkKind, name: string, limits: UnixSocketLimits = {}) {
+    super();
     this.#socket = socket;
     this.#copier = new BlockWriter(socket);
     this.kind = kind;
@@ -421,22 +421,6 @@ export class UnixSocketLink implements Link {
     else if (this.#pending.length === 1) process.nextTick(this.#flushTick);
   }
 
-  onMessage(listener: (message: unknown) => void): void {
-    this.#listeners.onMessage(listener);
-  }
-
-  onClose(listener: () => void): void {
-    this.#listeners.onClose(listener);
-  }
-
-  onDropped(listener: (error: Error, count: number) => void): void {
-    this.#listeners.onDropped(listener);
-  }
-
-  onDrain(listener: () => void): void {
-    this.#listeners.onDrain(listener);
-  }
-
   /** Stops reading: what the peer writes waits in the kernel, then in the peer's own queue. */
   pauseReading(): void {
     this.#socket.pause();
@@ -466,7 +450,7 @@ export class UnixSocketLink implements Link {
       setTimeout(() => socket.destroy(), CLOSE_FLUSH_TIMEOUT).unref();
     }
     debug("%s closed", this.name);
-    this.#listeners.closed();
+    this.listeners.closed();
   }
 
   #noteBacklog(): void {
@@ -509,7 +493,7 @@ export class UnixSocketLink implements Link {
       // Whether the write completed at once or later (a socket emits 'drain' only in the latter case).
       if (this.#backlogged && socket.writableLength === 0 && this.#pendingBytes === 0) {
         this.#backlogged = false;
-        this.#listeners.drain();
+        this.listeners.drain();
       }
     };
     // Runs of frames that lie one after the other in one buffer, each as one slice.
@@ -566,6 +550,6 @@ export class UnixSocketLink implements Link {
     this.dropped += count;
     stats.framesDropped++;
     debug("drop %d envelopes of kind %d to %s: %s", count, message.k, this.name, why);
-    this.#listeners.dropped(error ?? new Error(why), count);
+    this.listeners.dropped(error ?? new Error(why), count);
   }
 }
