@@ -4,11 +4,11 @@
  * own process, then connects to it through the socket like everyone else); otherwise retry after
  * a short, growing, jittered delay.
  */
-import { connect as connectSocket, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import debugModule from "debug";
 import type { HubStats } from "../hub/stats";
 import type { Link } from "../transports/link";
-import { type UnixSocketLimits, UnixSocketLink } from "../transports/unix-socket";
+import { connectUnixSocket, type UnixSocketLimits, UnixSocketLink } from "../transports/unix-socket";
 import type { GroupPaths } from "./directory";
 import { SocketHub } from "./socket-hub";
 
@@ -41,7 +41,7 @@ export function isPm2Cluster(env: NodeJS.ProcessEnv = process.env): boolean {
 
 function tryConnect(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connectSocket(path);
+    const socket = connectUnixSocket(path);
     socket.once("connect", () => {
       socket.off("error", reject);
       resolve(socket);

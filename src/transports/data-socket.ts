@@ -44,7 +44,7 @@ import {
 } from "../protocol/messages";
 import type { IpcLink } from "./ipc";
 import { DrainingLink, type Link, type LinkKind } from "./link";
-import { UnixSocketLink } from "./unix-socket";
+import { connectUnixSocket, UnixSocketLink } from "./unix-socket";
 
 const debug = debugModule("socket.io-ipc-adapter:data-socket");
 
@@ -346,7 +346,7 @@ export class UpgradableLink extends DrainingLink implements Link {
     if (this.#data !== null) return;
     let link: UnixSocketLink;
     try {
-      link = new UnixSocketLink(createConnection(path), this.kind, this.name);
+      link = new UnixSocketLink(connectUnixSocket(path), this.kind, this.name);
     } catch (error) {
       return debug("cannot connect to the data socket %s, stay on IPC: %s", path, (error as Error).message);
     }

@@ -14,7 +14,7 @@
  * goes on. A slow reader cannot make the writer's memory grow without limit: see
  * MAX_QUEUED_BYTES in ./link.
  */
-import type { Socket } from "node:net";
+import { createConnection, type Socket } from "node:net";
 import debugModule from "debug";
 import type { QueueOverflowError } from "../errors";
 import { MAX_MESSAGE_SIZE_LIMIT } from "../options";
@@ -114,10 +114,18 @@ const NEWLINE = 0x0a;
 function frameOf(message: Envelope): Buffer {
   let frame = frames.get(message);
   if (frame !== undefined) return frame;
-  const payload = (message as { d?: unknown }).d;
+  const record = message as { d?: unknown };
+  const payload = record.d;
   if (typeof payload === "string") {
-    const { d: _, ...rest } = message as Envelope & { d: string };
-    const header = JSON.stringify(rest);
+    // The header is the envelope without its payload: JSON leaves out a field set to undefined,
+    // which saves copying the envelope but for one field.
+    let header: string;
+    record.d = undefined;
+    try {
+      header = JSON.stringify(message);
+    } finally {
+      record.d = payload;
+    }
     const headerLength = Buffer.byteLength(header);
     frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + headerLength + 1 + Buffer.byteLength(payload));
     frame.write(header, FRAME_HEADER_SIZE, "utf8");
@@ -160,18 +168,25 @@ function batchFrameOf(messages: Publish[]): Buffer {
   return frame;
 }
 
-/** The items after a BATCH frame's header, or a FrameError if they do not fill it exactly. */
-function batchItems(body: Buffer, from: number): string[] {
+/** The items of a BATCH frame, `buffer[from, end)`, or a FrameError if they do not fill it exactly. */
+function batchItems(buffer: Buffer, from: number, end: number): string[] {
   const items: string[] = [];
   let offset = from;
-  while (offset < body.length) {
-    if (offset + FRAME_HEADER_SIZE > body.length) throw new FrameError("garbage: a batch item cut short");
-    const end = offset + FRAME_HEADER_SIZE + body.readUInt32BE(offset);
-    if (end > body.length) throw new FrameError("garbage: a batch item longer than its frame");
-    items.push(body.toString("utf8", offset + FRAME_HEADER_SIZE, end));
-    offset = end;
+  while (offset < end) {
+    if (offset + FRAME_HEADER_SIZE > end) throw new FrameError("garbage: a batch item cut short");
+    const itemEnd = offset + FRAME_HEADER_SIZE + buffer.readUInt32BE(offset);
+    if (itemEnd > end) throw new FrameError("garbage: a batch item longer than its frame");
+    items.push(buffer.toString("utf8", offset + FRAME_HEADER_SIZE, itemEnd));
+    offset = itemEnd;
   }
   return items;
+}
+
+/** The bytes in `buffers`. */
+function total(buffers: Buffer[]): number {
+  let bytes = 0;
+  for (const buffer of buffers) bytes += buffer.length;
+  return bytes;
 }
 
 /** Encodes one envelope as a whole frame (length and body). Returns null if it would exceed MAX_FRAME_SIZE. */
@@ -180,15 +195,19 @@ export function encodeFrame(message: Envelope, maxFrameSize = MAX_FRAME_SIZE): B
   return frame.length - FRAME_HEADER_SIZE > maxFrameSize ? null : frame;
 }
 
-/** Parses a frame: our envelope, of our protocol version, or a FrameError. */
-function parseFrame(frame: Buffer, keep: boolean): unknown {
-  const body = frame.subarray(FRAME_HEADER_SIZE);
-  const split = body.indexOf(NEWLINE);
+/**
+ * Parses the body of a frame, `buffer[start, end)` (the bytes after its length): our envelope, of
+ * our protocol version, or a FrameError. With `frame`, the whole frame is remembered as the
+ * envelope's (to forward it as is).
+ */
+function parseFrame(buffer: Buffer, start: number, end: number, frame: Buffer | null): unknown {
+  let split = buffer.indexOf(NEWLINE, start);
+  if (split >= end) split = -1;
   let message: unknown;
   try {
-    message = JSON.parse(body.toString("utf8", 0, split === -1 ? body.length : split));
+    message = JSON.parse(buffer.toString("utf8", start, split === -1 ? end : split));
   } catch {
-    throw new FrameError(`garbage: a frame of ${body.length} bytes that is not JSON`);
+    throw new FrameError(`garbage: a frame of ${end - start} bytes that is not JSON`);
   }
   if (!isOwnMessage(message)) throw new FrameError("garbage: a frame that is not an envelope of ours");
   const version = message[MESSAGE_SOURCE];
@@ -201,10 +220,10 @@ function parseFrame(frame: Buffer, keep: boolean): unknown {
     if (Object.hasOwn(record, "d") || Object.hasOwn(record, "b")) {
       throw new FrameError("garbage: a frame with two payloads");
     }
-    if (record.k === Kind.BATCH) record.b = batchItems(body, split + 1);
-    else record.d = body.toString("utf8", split + 1);
+    if (record.k === Kind.BATCH) record.b = batchItems(buffer, split + 1, end);
+    else record.d = buffer.toString("utf8", split + 1, end);
   }
-  if (keep) frames.set(message as unknown as Envelope, frame);
+  if (frame !== null) frames.set(message as unknown as Envelope, frame);
   return message;
 }
 
@@ -237,26 +256,56 @@ export class FrameDecoder {
   /**
    * Adds a chunk and calls `onFrame` with each envelope it completes, in order. Throws a FrameError
    * at the first bad frame (after the good frames before it were handed on); the decoder must not
-   * be used after that.
+   * be used after that. A `reused` chunk is overwritten once this returns (a socket's read buffer):
+   * what is left of it is copied.
    */
-  push(chunk: Buffer, onFrame: (message: unknown) => void): void {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    for (;;) {
+  push(chunk: Buffer, onFrame: (message: unknown) => void, reused = false): void {
+    // Kept frames are slices of what was read: never of a buffer that is read into again.
+    if (reused && this.#keepFrames) return this.push(Buffer.from(chunk), onFrame);
+    let offset = 0;
+    // First the frame begun in earlier chunks: only the bytes it lacks are taken from this one.
+    while (this.#buffered > 0 && offset < chunk.length) {
+      const size = this.#bodyLength < 0 ? FRAME_HEADER_SIZE : FRAME_HEADER_SIZE + this.#bodyLength;
+      const piece = chunk.subarray(offset, offset + size - this.#buffered);
+      offset += piece.length;
+      this.#chunks.push(reused ? Buffer.from(piece) : piece);
+      this.#buffered += piece.length;
+      if (this.#buffered < size) return;
       if (this.#bodyLength < 0) {
-        if (this.#buffered < FRAME_HEADER_SIZE) return;
-        const length = this.#peekLength();
-        if (length > this.#maxFrameSize) {
-          throw new FrameError(`oversized: a frame of ${length} bytes (at most ${this.#maxFrameSize})`);
-        }
-        if (length === 0) throw new FrameError("garbage: an empty frame");
-        this.#bodyLength = length;
+        this.#bodyLength = this.#checkLength(this.#peekLength());
+        continue;
       }
-      if (this.#buffered < FRAME_HEADER_SIZE + this.#bodyLength) return;
-      const frame = this.#take(FRAME_HEADER_SIZE + this.#bodyLength);
+      const frame = this.#take(this.#buffered);
       this.#bodyLength = -1;
-      onFrame(parseFrame(frame, this.#keepFrames));
+      onFrame(parseFrame(frame, FRAME_HEADER_SIZE, frame.length, this.#keepFrames ? frame : null));
     }
+    // Then the frames that lie whole in the chunk, parsed where they are.
+    while (chunk.length - offset >= FRAME_HEADER_SIZE) {
+      const length = this.#checkLength(chunk.readUInt32BE(offset));
+      const end = offset + FRAME_HEADER_SIZE + length;
+      if (end > chunk.length) {
+        this.#bodyLength = length;
+        break;
+      }
+      const frame = this.#keepFrames ? chunk.subarray(offset, end) : null;
+      const start = offset + FRAME_HEADER_SIZE;
+      offset = end;
+      onFrame(parseFrame(chunk, start, end, frame));
+    }
+    // And what is left of it: the start of the next frame.
+    if (offset === chunk.length) return;
+    const rest = chunk.subarray(offset);
+    this.#chunks.push(reused ? Buffer.from(rest) : rest);
+    this.#buffered = rest.length;
+  }
+
+  /** A frame's body length, or a FrameError if no frame may have it. */
+  #checkLength(length: number): number {
+    if (length > this.#maxFrameSize) {
+      throw new FrameError(`oversized: a frame of ${length} bytes (at most ${this.#maxFrameSize})`);
+    }
+    if (length === 0) throw new FrameError("garbage: an empty frame");
+    return length;
   }
 
   /** The length in the header of the next frame (buffered >= FRAME_HEADER_SIZE), left in place. */
@@ -296,6 +345,43 @@ export class FrameDecoder {
     }
     return out;
   }
+}
+
+/** What a connection made by connectUnixSocket reads at most at once (64 KiB, as a net.Socket's own reads). */
+const READ_BUFFER_SIZE = 64 * 1024;
+
+/** Where a connection made by connectUnixSocket hands what it reads: its link, once it has one. */
+interface Reader {
+  receive: ((chunk: Buffer) => void) | null;
+  /** Read before the link was made: copies, handed to it first. */
+  early: Buffer[];
+}
+
+const readers = new WeakMap<Socket, Reader>();
+
+/**
+ * Connects to a Unix socket and reads it into one buffer, reused from read to read (net's `onread`
+ * option): no Buffer is allocated per read, and the stream machinery that emits 'data' is skipped.
+ * Each envelope is parsed before the next read, so only what is left of a frame begun is copied.
+ * For the side that forwards nothing it reads (a worker, an instance of a PM2 group): hand the
+ * socket to a UnixSocketLink.
+ */
+export function connectUnixSocket(path: string): Socket {
+  const reader: Reader = { receive: null, early: [] };
+  const socket = createConnection({
+    path,
+    onread: {
+      buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+      callback: (length: number, buffer: Uint8Array) => {
+        const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, length);
+        if (reader.receive !== null) reader.receive(chunk);
+        else reader.early.push(Buffer.from(chunk));
+        return true;
+      },
+    },
+  });
+  readers.set(socket, reader);
+  return socket;
 }
 
 /** Limits of one connection; the defaults are the documented constants. Tests lower them. */
@@ -355,7 +441,17 @@ export class UnixSocketLink extends DrainingLink implements Link {
     this.#pauseBytes = Math.min(limits.pauseBytes ?? PAUSE_BYTES, PAUSE_BYTES);
     this.#policy = new QueuePolicy(limits.maxQueuedBytes);
     this.#decoder = new FrameDecoder(this.#maxFrameSize, limits.forwards === true);
-    socket.on("data", (chunk: Buffer) => this.#receive(chunk));
+    const reader = readers.get(socket);
+    if (reader === undefined) socket.on("data", (chunk: Buffer) => this.#receive(chunk, false));
+    else {
+      reader.receive = (chunk) => this.#receive(chunk, true);
+      // Once the one who made this link has added its listeners (no read can come before).
+      const early = reader.early.splice(0);
+      if (early.length > 0)
+        queueMicrotask(() => {
+          for (const chunk of early) this.#receive(chunk, false);
+        });
+    }
     socket.on("end", () => {
       if (this.#decoder.pending > 0)
         this.#reject(new FrameError(`truncated: ${this.#decoder.pending} bytes of an unfinished frame`));
@@ -477,7 +573,6 @@ export class UnixSocketLink extends DrainingLink implements Link {
     const pending = this.#pending;
     const count = pending.length;
     if (count === 0) return;
-    const total = pending.reduce((sum, frame) => sum + frame.length, 0);
     const envelopes = this.#pendingEnvelopes;
     this.#pending = [];
     this.#pendingEnvelopes = 0;
@@ -496,6 +591,11 @@ export class UnixSocketLink extends DrainingLink implements Link {
         this.listeners.drain();
       }
     };
+    // A quiet link's usual write: one frame, nothing waiting before it.
+    if (count === 1 && socket.writableLength === 0) {
+      socket.write(pending[0], written);
+      return;
+    }
     // Runs of frames that lie one after the other in one buffer, each as one slice.
     const slices: Buffer[] = [];
     let first = 0;
@@ -517,7 +617,7 @@ export class UnixSocketLink extends DrainingLink implements Link {
       // Behind a backlog, this write waits in memory: copied into blocks that are reused once
       // written, it neither keeps alive the buffers it was read into nor leaves them to the GC late.
       // Many small slices are joined rather than written as a long writev.
-      this.#copier.write(slices, total, written);
+      this.#copier.write(slices, total(slices), written);
     } else if (slices.length === 1) {
       socket.write(slices[0], written);
     } else {
@@ -528,11 +628,12 @@ export class UnixSocketLink extends DrainingLink implements Link {
     }
   }
 
-  #receive(chunk: Buffer): void {
+  /** `reused`: the chunk lies in a buffer read into again once this returns (connectUnixSocket). */
+  #receive(chunk: Buffer, reused: boolean): void {
     if (this.#closed) return;
     stats.bytesReceived += chunk.length;
     try {
-      this.#decoder.push(chunk, this.#onFrame);
+      this.#decoder.push(chunk, this.#onFrame, reused);
     } catch (error) {
       this.#reject(error as FrameError);
     }

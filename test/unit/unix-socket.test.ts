@@ -7,6 +7,7 @@ import t from "tap";
 import { type Batch, envelope, Kind, type Publish } from "../../src/protocol/messages";
 import { freeBlocks } from "../../src/transports/blocks";
 import {
+  connectUnixSocket,
   encodeFrame,
   FrameDecoder,
   FrameError,
@@ -42,6 +43,36 @@ t.test("frames survive any cut of the stream", async (t) => {
   const decoder = new FrameDecoder();
   decodeAll(decoder, [stream.subarray(0, 6)]);
   t.equal(decoder.pending, 6, "an unfinished frame is pending (truncated if the stream ends)");
+});
+
+t.test("chunks read into one reused buffer: what is left of each is copied before the next read", async (t) => {
+  const messages = [publish("a"), publish("é😀".repeat(1000)), publish(""), envelope({ k: Kind.BYE, uid: "w" })];
+  const stream = Buffer.concat(messages.map((m) => encodeFrame(m)!));
+  for (const size of [1, 3, 4, 5, 64, 1000, stream.length]) {
+    // As a socket made by connectUnixSocket: each read lands at the start of the same buffer,
+    // which is overwritten by the next.
+    const buffer = Buffer.alloc(size);
+    const out: unknown[] = [];
+    const decoder = new FrameDecoder();
+    for (let offset = 0; offset < stream.length; offset += size) {
+      const length = stream.copy(buffer, 0, offset, offset + size);
+      decoder.push(buffer.subarray(0, length), (m) => out.push(m), true);
+      buffer.fill(0xff);
+    }
+    t.same(out, messages, `reads of ${size} bytes`);
+    t.equal(decoder.pending, 0, "nothing left over");
+  }
+  // The hub's side keeps frames to forward them: never slices of a reused buffer.
+  const keeping = new FrameDecoder(MAX_FRAME_SIZE, true);
+  const buffer = Buffer.from(stream);
+  const kept: Publish[] = [];
+  keeping.push(buffer, (m) => kept.push(m as Publish), true);
+  buffer.fill(0);
+  t.same(
+    kept.map((m) => encodeFrame(m)),
+    messages.map((m) => encodeFrame(m)),
+    "kept frames hold their own bytes",
+  );
 });
 
 t.test("a large frame in many chunks is decoded once", async (t) => {
@@ -135,6 +166,46 @@ t.test("a link carries envelopes both ways, in order", async (t) => {
   left.send(publish("late"));
   t.equal(dropped.length, 1, "a send on a closed link is dropped");
   t.equal(left.dropped, 1);
+});
+
+t.test("connectUnixSocket: one reused read buffer; what came before the link is handed to it first", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sio-ut-"));
+  const path = join(dir, "s.sock");
+  const server = createServer();
+  const accepted = once(server, "connection");
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  const client = connectUnixSocket(path);
+  const [serverSide] = (await accepted) as [Socket];
+  t.teardown(() => {
+    client.destroy();
+    serverSide.destroy();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // Two frames and the start of a third arrive before the client has its link.
+  const early = [publish("first"), publish("second"), publish("x".repeat(200_000))];
+  const stream = Buffer.concat(early.map((m) => encodeFrame(m)!));
+  serverSide.write(stream.subarray(0, stream.length - 1000));
+  await until(() => client.bytesRead === stream.length - 1000, "the client to read them");
+  const link = new UnixSocketLink(client, "worker", "client");
+  const got: unknown[] = [];
+  link.onMessage((m) => got.push(m));
+  t.same(got, [], "handed on once its listeners are there");
+  await Promise.resolve();
+  t.same(got, early.slice(0, 2), "what was read before the link, in order");
+  serverSide.write(stream.subarray(stream.length - 1000));
+  const late = Array.from({ length: 50 }, (_, i) => publish(`late ${i} ${"y".repeat(i * 997)}`));
+  serverSide.write(Buffer.concat(late.map((m) => encodeFrame(m)!)));
+  await until(() => got.length === 3 + late.length, "every frame");
+  t.same(got, [...early, ...late], "then every frame, intact, in order, across reads into the same buffer");
+  let data = 0;
+  client.on("data", () => data++);
+  const peer = new UnixSocketLink(serverSide, "worker", "server");
+  const back: unknown[] = [];
+  peer.onMessage((m) => back.push(m));
+  link.send(publish("and back"));
+  await until(() => back.length === 1, "the answer");
+  t.equal(data, 0, "no 'data' event: the stream machinery is skipped");
 });
 
 t.test("a listener that throws does not break the stream", async (t) => {
