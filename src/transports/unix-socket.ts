@@ -109,10 +109,11 @@ const NEWLINE = 0x0a;
 /**
  * The frame of an envelope: a 4-byte length, then the envelope as JSON, except for a string payload
  * `d`, which follows the JSON after a newline, as it is (so that it is neither escaped by the
- * sender nor scanned twice by the receiver).
+ * sender nor scanned twice by the receiver). `keep` remembers it for the next link the envelope
+ * goes to (the hub's side; a worker sends each envelope once).
  */
-function frameOf(message: Envelope): Buffer {
-  let frame = frames.get(message);
+function frameOf(message: Envelope, keep = true): Buffer {
+  let frame = keep ? frames.get(message) : undefined;
   if (frame !== undefined) return frame;
   const record = message as { d?: unknown };
   const payload = record.d;
@@ -137,7 +138,7 @@ function frameOf(message: Envelope): Buffer {
     frame.write(json, FRAME_HEADER_SIZE, "utf8");
   }
   frame.writeUInt32BE(frame.length - FRAME_HEADER_SIZE, 0);
-  frames.set(message, frame);
+  if (keep) frames.set(message, frame);
   return frame;
 }
 
@@ -406,6 +407,8 @@ export class UnixSocketLink extends DrainingLink implements Link {
   #copier: BlockWriter;
   #decoder: FrameDecoder;
   #maxFrameSize: number;
+  /** The hub's side: envelopes keep their frames (see `frames`). */
+  readonly #forwards: boolean;
   #policy: QueuePolicy;
   #queued = 0;
   /** PAUSE_BYTES waited since the queue was last empty: say when it empties (see Link.onDrain). */
@@ -440,7 +443,8 @@ export class UnixSocketLink extends DrainingLink implements Link {
     this.#maxFrameSize = limits.maxFrameSize ?? MAX_FRAME_SIZE;
     this.#pauseBytes = Math.min(limits.pauseBytes ?? PAUSE_BYTES, PAUSE_BYTES);
     this.#policy = new QueuePolicy(limits.maxQueuedBytes);
-    this.#decoder = new FrameDecoder(this.#maxFrameSize, limits.forwards === true);
+    this.#forwards = limits.forwards === true;
+    this.#decoder = new FrameDecoder(this.#maxFrameSize, this.#forwards);
     const reader = readers.get(socket);
     if (reader === undefined) socket.on("data", (chunk: Buffer) => this.#receive(chunk, false));
     else {
@@ -488,7 +492,13 @@ export class UnixSocketLink extends DrainingLink implements Link {
     const refused = this.#policy.refuse(message, unsent, 0, this.name);
     if (refused !== null) return this.#drop(message, `${this.name} holds ${unsent} unsent bytes`, refused);
     // A plain broadcast made in this process, while earlier frames wait: it joins this tick's batch.
-    if (this.#queued > 0 && isPlainPublish(message) && message.d.length <= MAX_BATCH_ITEM && !frames.has(message)) {
+    const forwards = this.#forwards;
+    if (
+      this.#queued > 0 &&
+      isPlainPublish(message) &&
+      message.d.length <= MAX_BATCH_ITEM &&
+      !(forwards && frames.has(message))
+    ) {
       this.#run.push(message);
       this.#pendingBytes += FRAME_HEADER_SIZE + message.d.length;
       this.#pendingEnvelopes++;
@@ -499,7 +509,7 @@ export class UnixSocketLink extends DrainingLink implements Link {
       return;
     }
     this.#closeRun();
-    const frame = frameOf(message);
+    const frame = frameOf(message, forwards);
     if (frame.length - FRAME_HEADER_SIZE > this.#maxFrameSize) {
       return this.#drop(message, `the envelope is larger than ${this.#maxFrameSize} bytes`);
     }
@@ -559,7 +569,7 @@ export class UnixSocketLink extends DrainingLink implements Link {
     const run = this.#run;
     if (run.length === 0) return;
     this.#run = [];
-    this.#pending.push(run.length === 1 ? frameOf(run[0]) : batchFrameOf(run));
+    this.#pending.push(run.length === 1 ? frameOf(run[0], this.#forwards) : batchFrameOf(run));
     stats.framesSent++;
   }
 
