@@ -110,14 +110,17 @@ t.test("bad frames throw a FrameError, after the good frames before them", async
   t.equal(encodeFrame(publish("x".repeat(100)), 50), null, "an envelope over the limit is not encoded");
 });
 
-/** A connected pair of Unix sockets in this process. */
-async function socketPair(t: Tap): Promise<[Socket, Socket]> {
+/**
+ * A connected pair of Unix sockets in this process: [client, server side]. `connect` makes the
+ * client (net.connect by default).
+ */
+async function socketPair(t: Tap, connect: (path: string) => Socket = netConnect): Promise<[Socket, Socket]> {
   const dir = mkdtempSync(join(tmpdir(), "sio-ut-"));
   const path = join(dir, "s.sock");
   const server = createServer();
   const accepted = once(server, "connection");
   await new Promise<void>((resolve) => server.listen(path, resolve));
-  const client = netConnect(path);
+  const client = connect(path);
   const [serverSide] = await accepted;
   await once(client, "connect").catch(() => {});
   t.teardown(() => {
@@ -170,19 +173,7 @@ t.test("a link carries envelopes both ways, in order", async (t) => {
 });
 
 t.test("connectUnixSocket: one reused read buffer; what came before the link is handed to it first", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "sio-ut-"));
-  const path = join(dir, "s.sock");
-  const server = createServer();
-  const accepted = once(server, "connection");
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  const client = connectUnixSocket(path);
-  const [serverSide] = (await accepted) as [Socket];
-  t.teardown(() => {
-    client.destroy();
-    serverSide.destroy();
-    server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const [client, serverSide] = await socketPair(t, connectUnixSocket);
   // Two frames and the start of a third arrive before the client has its link.
   const early = [publish("first"), publish("second"), publish("x".repeat(200_000))];
   const stream = Buffer.concat(early.map((m) => encodeFrame(m)!));
