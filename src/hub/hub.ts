@@ -230,7 +230,8 @@ export class Hub {
       }
       this.#flow.check(origin, link);
     }
-    debug("forward a batch of %d messages from %s to %d links", items.length, origin.name, count);
+    // Per message: a disabled debug() still gathers its arguments.
+    if (debug.enabled) debug("forward a batch of %d messages from %s to %d links", items.length, origin.name, count);
     return true;
   }
 
@@ -285,7 +286,7 @@ export class Hub {
       this.#flow.check(origin, link);
       count++;
     }
-    debug("forward a message of %d chars from %s to %d links", bytes, origin.name, count);
+    if (debug.enabled) debug("forward a message of %d chars from %s to %d links", bytes, origin.name, count);
   }
 
   #updateRooms(link: Link, message: Rooms): void {
