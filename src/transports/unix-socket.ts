@@ -115,7 +115,7 @@ const NEWLINE = 0x0a;
  * sender nor scanned twice by the receiver). `keep` remembers it for the next link the envelope
  * goes to (the hub's side; a worker sends each envelope once).
  */
-function frameOf(message: Envelope, keep = true): Buffer {
+function frameOf(message: Envelope, keep: boolean): Buffer {
   let frame = keep ? (message as Framed)[FRAME] : undefined;
   if (frame !== undefined) return frame;
   const record = message as { d?: unknown };
