@@ -500,12 +500,11 @@ export class UnixSocketLink extends DrainingLink implements Link {
     const refused = this.#policy.refuse(message, unsent, 0, this.name);
     if (refused !== null) return this.#drop(message, `${this.name} holds ${unsent} unsent bytes`, refused);
     // A plain broadcast made in this process, while earlier frames wait: it joins this tick's batch.
-    const forwards = this.#forwards;
     if (
       this.#queued > 0 &&
       isPlainPublish(message) &&
       message.d.length <= MAX_BATCH_ITEM &&
-      !(forwards && (message as Framed)[FRAME] !== undefined)
+      (message as Framed)[FRAME] === undefined
     ) {
       this.#run.push(message);
       this.#pendingBytes += FRAME_HEADER_SIZE + message.d.length;
@@ -517,7 +516,7 @@ export class UnixSocketLink extends DrainingLink implements Link {
       return;
     }
     this.#closeRun();
-    const frame = frameOf(message, forwards);
+    const frame = frameOf(message, this.#forwards);
     if (frame.length - FRAME_HEADER_SIZE > this.#maxFrameSize) {
       return this.#drop(message, `the envelope is larger than ${this.#maxFrameSize} bytes`);
     }
