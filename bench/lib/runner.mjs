@@ -26,6 +26,7 @@ export function readSettings(env = process.env) {
     ADAPTERS: list(env.ADAPTERS ?? "ours,official"),
     CLIENTS: Number(env.CLIENTS ?? 200),
     RATE: Number(env.RATE ?? 100),
+    BUSY: Number(env.BUSY ?? 2),
     SLOW_DURATION: Number(env.SLOW_DURATION ?? 20),
     REPEAT: Math.max(1, Number(env.REPEAT ?? 1)),
     SCALE_WORKERS: list(env.SCALE_WORKERS ?? "2,4,8,16").map(Number),
