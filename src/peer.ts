@@ -42,6 +42,9 @@ export function nextRequestId(): string {
 
 type Log = (format: string, ...args: unknown[]) => void;
 
+/** A member reports what it dropped toward the hub (OVERFLOWED) at most this often (ms). */
+export const OVERFLOW_REPORT_INTERVAL = 1_000;
+
 export abstract class Peer {
   readonly uid: string;
   readonly role: Role;
@@ -49,6 +52,9 @@ export abstract class Peer {
   #link: Link | null;
   #welcomed = false;
   #overflowed = 0;
+  /** Of #overflowed, what the hub has not been told yet; the timer that will tell it. */
+  #unreported = 0;
+  #reportTimer: NodeJS.Timeout | null = null;
 
   /** `link` may be null for a peer whose link comes later (see attach()). */
   constructor(role: Role, uid: string, link: Link | null, log: Log) {
@@ -67,7 +73,11 @@ export abstract class Peer {
       if (this.#link === link) this.#receive(message);
     });
     link.onDropped((error, count) => {
-      if (error instanceof QueueOverflowError) this.#overflowed += count;
+      if (!(error instanceof QueueOverflowError)) return;
+      this.#overflowed += count;
+      this.#unreported += count;
+      // unref: a report due never keeps the process alive.
+      this.#reportTimer ??= setTimeout(() => this.#reportOverflow(), OVERFLOW_REPORT_INTERVAL).unref();
     });
     link.onClose(() => {
       // A link replaced since is no news. closeLink() sets #link to null first: it does report.
@@ -77,6 +87,8 @@ export abstract class Peer {
       this.onHubGone();
     });
     this.send(envelope({ k: Kind.HELLO, uid: this.uid, role: this.role }));
+    // Drops not yet reported when the previous link closed: the new hub hears of them.
+    if (this.#unreported > 0) this.#reportOverflow();
   }
 
   /**
@@ -109,9 +121,22 @@ export abstract class Peer {
 
   /** Closes the link to the hub (removes its listeners, so that the process may exit). */
   closeLink(): void {
+    this.#reportOverflow();
     const link = this.#link;
     this.#link = null;
     link?.close();
+  }
+
+  /**
+   * Tells the hub what this process dropped toward it since the last report (OVERFLOWED, a control
+   * envelope: it is queued even when the queue is full, and arrives behind what waited before it).
+   */
+  #reportOverflow(): void {
+    if (this.#reportTimer !== null) clearTimeout(this.#reportTimer);
+    this.#reportTimer = null;
+    if (this.#unreported === 0 || this.#link === null) return;
+    this.send(envelope({ k: Kind.OVERFLOWED, c: this.#unreported }));
+    this.#unreported = 0;
   }
 
   protected abstract onWelcome(servers: [string, string[]][]): void;

@@ -188,6 +188,9 @@ export class Hub {
         return this.#updateRooms(link, env);
       case Kind.BYE:
         return this.#bye(link, env.uid);
+      case Kind.OVERFLOWED:
+        this.#counters.messagesOverflowedAtSenders += env.c;
+        return debug("%s dropped %d messages: its queue toward the hub was full", link.name, env.c);
       case Kind.SESSION:
         return this.#recovery.save(env.n, env.pid, env.d);
       case Kind.RESTORE: {

@@ -22,6 +22,15 @@ export interface HubStats extends RecoveryStats {
    */
   messagesOverflowed: number;
   /**
+   * Broadcasts and answers that never reached the hub: the member that sent them (a worker, an
+   * emitter in a helper) dropped them because its own queue toward the hub held its cap (16 MiB:
+   * it emitted faster than the hub took them, e.g. while flow control held it back). Each member
+   * reports its count about once a second while it drops, behind what it had queued before; the
+   * member's own figure is `adapter.messagesOverflowed` (`emitter.messagesOverflowed`). Not part of
+   * messagesDropped, which counts deliveries the hub did not make.
+   */
+  messagesOverflowedAtSenders: number;
+  /**
    * Copies of broadcasts to rooms not sent to a server that has no member of those rooms (a server
    * that reports its rooms: every worker of this version).
    */
@@ -44,6 +53,7 @@ export class Counters {
   bytesRouted = 0;
   messagesDropped = 0;
   messagesOverflowed = 0;
+  messagesOverflowedAtSenders = 0;
   broadcastsFiltered = 0;
   messagesIgnored = 0;
   readsPaused = 0;

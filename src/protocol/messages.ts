@@ -60,6 +60,13 @@ export const Kind = {
    * socket (`s: 1`). Read by the links, never by the hub or a peer.
    */
   UPGRADE: 13,
+  /**
+   * member -> hub: `c` broadcasts and answers that this member's process dropped since its last
+   * report because its own queue toward the hub was full (it emitted faster than the hub took
+   * them); at most one a second. Counted in hub.stats().messagesOverflowedAtSenders. A control
+   * envelope: it goes even when the queue is full. (An older hub drops it as of an unknown kind.)
+   */
+  OVERFLOWED: 14,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -173,6 +180,12 @@ export interface Upgrade extends Base {
   s?: 1;
 }
 
+export interface Overflowed extends Base {
+  k: typeof Kind.OVERFLOWED;
+  /** How many, a positive integer. */
+  c: number;
+}
+
 export interface Rooms extends Base {
   k: typeof Kind.ROOMS;
   n: string;
@@ -202,6 +215,7 @@ export type Envelope =
   | Bye
   | Rooms
   | Upgrade
+  | Overflowed
   | Batch;
 
 /** The item that stands for `message` in a BATCH: the bare payload of a plain PUBLISH, else the envelope. */
@@ -279,6 +293,7 @@ const FIELDS: Record<Kind, ReadonlySet<string>> = {
   [Kind.BATCH]: new Set(["b"]),
   [Kind.ROOMS]: new Set(["n", "up", "down"]),
   [Kind.UPGRADE]: new Set(["p", "t", "s"]),
+  [Kind.OVERFLOWED]: new Set(["c"]),
 };
 
 /**
@@ -357,6 +372,10 @@ function checkFields(message: Record<string, unknown>): string | null {
         (message.s === undefined || message.s === 1)
         ? null
         : "UPGRADE with bad fields";
+    case Kind.OVERFLOWED:
+      return Number.isSafeInteger(message.c) && (message.c as number) > 0
+        ? null
+        : "OVERFLOWED without a positive count";
     case Kind.BATCH:
       // Each item is checked by its receiver, as if it had come alone; a batch in a batch never is.
       return Array.isArray(message.b) &&

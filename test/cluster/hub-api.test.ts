@@ -23,6 +23,7 @@ const STATS_KEYS = [
   "messagesDropped",
   "messagesIgnored",
   "messagesOverflowed",
+  "messagesOverflowedAtSenders",
   "messagesQueued",
   "messagesRejected",
   "messagesRouted",

@@ -114,30 +114,38 @@ t.test("a worker that emits faster than the others read is paused by the hub, wh
   t.ok(peak <= 64, `the hub held at most ${peak} of the ${2 * count} copies at once`);
 });
 
-t.test("what a worker emits past its own queue's cap is dropped, counted in adapter.messagesOverflowed", async (t) => {
-  const c = await startCluster(t, { workers: 2, serialization: "json", dataSocket: true });
-  const client = await c.connect(1);
-  const seqs: number[] = [];
-  client.on("seq", (seq: number) => seqs.push(seq));
-  const count = 400;
-  // 25 MiB in one synchronous loop: the socket cannot take it all before the loop ends.
-  const overflowed = (await c.workers[0].eval(
-    `const payload = "x".repeat(64 * 1024);
+t.test(
+  "what a worker emits past its own queue's cap is dropped, counted in adapter.messagesOverflowed and in the hub",
+  async (t) => {
+    const c = await startCluster(t, { workers: 2, serialization: "json", dataSocket: true });
+    const atSenders = () => c.hub?.stats().messagesOverflowedAtSenders ?? -1;
+    t.equal(atSenders(), 0, "the hub has heard of no drop yet");
+    const client = await c.connect(1);
+    const seqs: number[] = [];
+    client.on("seq", (seq: number) => seqs.push(seq));
+    const count = 400;
+    // 25 MiB in one synchronous loop: the socket cannot take it all before the loop ends.
+    const overflowed = (await c.workers[0].eval(
+      `const payload = "x".repeat(64 * 1024);
      const before = io.of("/").adapter.messagesOverflowed;
      for (let i = 0; i < ${count}; i++) io.emit("seq", i, payload);
      return io.of("/").adapter.messagesOverflowed - before`,
-  )) as number;
-  t.ok(overflowed > 0, `${overflowed} dropped at the sender`);
-  t.ok(overflowed < count, "not all");
-  await until(() => seqs.length === count - overflowed, `the ${count - overflowed} others to arrive`, 60_000);
-  t.ok(
-    seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]),
-    "what was kept arrives in order, without a duplicate",
-  );
-  t.same(seqs.slice(0, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "the oldest were kept");
-  const later = (await c.workers[0].eval(
-    `io.emit("seq", ${count}, "after"); return io.of("/").adapter.messagesOverflowed`,
-  )) as number;
-  await until(() => seqs.at(-1) === count, "a message after the queue drained", 30_000);
-  t.ok(later >= overflowed, "the counter only grows");
-});
+    )) as number;
+    t.ok(overflowed > 0, `${overflowed} dropped at the sender`);
+    t.ok(overflowed < count, "not all");
+    await until(() => seqs.length === count - overflowed, `the ${count - overflowed} others to arrive`, 60_000);
+    t.ok(
+      seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]),
+      "what was kept arrives in order, without a duplicate",
+    );
+    t.same(seqs.slice(0, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "the oldest were kept");
+    const later = (await c.workers[0].eval(
+      `io.emit("seq", ${count}, "after"); return io.of("/").adapter.messagesOverflowed`,
+    )) as number;
+    await until(() => seqs.at(-1) === count, "a message after the queue drained", 30_000);
+    t.ok(later >= overflowed, "the counter only grows");
+    // The worker's report (OVERFLOWED, about a second after its drops) reaches the hub.
+    await until(() => atSenders() === later, `hub.stats() to count the worker's ${later} drops`, 30_000);
+    t.equal(c.hub?.stats().messagesOverflowed, 0, "not as drops of the hub's own");
+  },
+);

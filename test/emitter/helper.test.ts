@@ -38,4 +38,10 @@ t.test("an Emitter in a helper that emits past its queue's cap counts what it dr
   );
   await until(() => received === count - overflowed, `the ${count - overflowed} others`, 60_000);
   t.pass("every message not counted arrived");
+  await until(
+    () => c.hub?.stats().messagesOverflowedAtSenders === overflowed,
+    `hub.stats() to count the helper's ${overflowed} drops`,
+    30_000,
+  );
+  t.pass("the hub counts the helper's drops");
 });

@@ -281,6 +281,7 @@ t.test("stats() counts workers, helpers, messages and bytes", async (t) => {
     messagesQueued: 0,
     messagesDropped: 0,
     messagesOverflowed: 0,
+    messagesOverflowedAtSenders: 0,
     broadcastsFiltered: 0,
     messagesIgnored: 0,
     messagesRejected: 0,
@@ -356,6 +357,40 @@ t.test("a send that fails is counted as dropped and never throws", async (t) => 
   t.doesNotThrow(() => a.inject(publish()));
   t.equal(c.take().length, 1, "the other links still get the message");
   t.equal(hub.stats().messagesDropped, 1);
+});
+
+t.test("OVERFLOWED adds a member's own drops to messagesOverflowedAtSenders and goes nowhere", async (t) => {
+  const { hub, member } = setup(t);
+  const a = member("s1");
+  const b = member("s2");
+  const h = member("emitter-1", "emitter");
+  a.inject(envelope({ k: Kind.OVERFLOWED, c: 120 }));
+  h.inject(envelope({ k: Kind.OVERFLOWED, c: 3 }));
+  // In a BATCH, as a worker's link may send it with the broadcasts of its tick.
+  b.inject(envelope({ k: Kind.BATCH, b: ['{"type":3}', envelope({ k: Kind.OVERFLOWED, c: 7 })] }));
+  t.equal(hub.stats().messagesOverflowedAtSenders, 130);
+  t.equal(a.take().length, 1, "the batch's broadcast still went out");
+  nothingSent(t, b, h);
+  t.equal(hub.stats().messagesDropped, 0, "not counted as the hub's own drops");
+  t.equal(hub.stats().messagesOverflowed, 0);
+  // Counts that are not positive integers are rejected, counted, and change nothing.
+  const bad = [0, -5, 1.5, "3", null, 2 ** 60, Number.NaN];
+  for (const c of bad) a.inject({ "sio-ipc": 1, k: Kind.OVERFLOWED, c });
+  a.inject({ "sio-ipc": 1, k: Kind.OVERFLOWED });
+  a.inject({ "sio-ipc": 1, k: Kind.OVERFLOWED, c: 1, extra: 1 });
+  t.equal(hub.stats().messagesRejected, bad.length + 2);
+  t.equal(hub.stats().messagesOverflowedAtSenders, 130, "unchanged by them");
+  a.inject(publish());
+  t.equal(b.take().length, 1, "the hub still routes");
+  nothingSent(t, a, h);
+});
+
+t.test("before HELLO, OVERFLOWED is rejected like any other kind", async (t) => {
+  const { hub, link } = setup(t);
+  const early = link("early");
+  early.inject(envelope({ k: Kind.OVERFLOWED, c: 5 }));
+  t.equal(hub.stats().messagesOverflowedAtSenders, 0);
+  t.equal(hub.stats().messagesRejected, 1);
 });
 
 t.test("the hub keeps routing after any bad input", async (t) => {
