@@ -30,7 +30,7 @@ export function groups(settings) {
 const SPIN =
   "const parent = process.ppid; for (;;) { const t = Date.now() + 50; while (Date.now() < t); if (process.ppid !== parent) process.exit(); }";
 
-/** Starts `count` spinning processes; resolves with a function that kills them. */
+/** Starts `count` spinning processes; returns a function that kills them. */
 function spin(count) {
   const children = Array.from({ length: count }, () => spawn(process.execPath, ["-e", SPIN], { stdio: "ignore" }));
   return () => {
