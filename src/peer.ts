@@ -43,7 +43,7 @@ export function nextRequestId(): string {
 type Log = (format: string, ...args: unknown[]) => void;
 
 /** A member reports what it dropped toward the hub (OVERFLOWED) at most this often (ms). */
-export const OVERFLOW_REPORT_INTERVAL = 1_000;
+const OVERFLOW_REPORT_INTERVAL = 1_000;
 
 export abstract class Peer {
   readonly uid: string;
